@@ -1,0 +1,75 @@
+"""One settings object, read once at start-up (from flags, then ``SMSGATE_*`` variables)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DEFAULT_DATA_DIR = "data"
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service reads from its environment.
+
+    ``database_url`` wins over ``data_dir``; with neither, the embedded default is
+    ``sqlite:///<data_dir>/smsgate.sqlite3``.
+    """
+
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: the largest request body accepted; 999 messages of 490 characters sent as \\uXXXX escapes
+    #: (Python's json.dumps default) take about 3 MB.
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: default per-number daily cap on promotional SMS (per project; a project may override it)
+    daily_cap: int = 10
+    send_window: str = "08:00-20:00"
+    timezone: str = "Asia/Shanghai"
+    #: "full" survives an OS crash or power loss after the 200; "normal" only a process crash
+    sqlite_synchronous: str = "FULL"
+    #: emit the seed's short sensitive-word code "SMN.227" instead of "SMN.0227"
+    short_sensitive_code: bool = False
+    token_ttl_seconds: int = 24 * 3600
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def sqlite_path(self) -> Path:
+        url = self.database_url
+        if url:
+            if not url.startswith("sqlite:///"):
+                raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH")
+            return Path(url.removeprefix("sqlite:///"))
+        return self.data_dir / "smsgate.sqlite3"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Build from ``SMSGATE_*`` variables; explicit (non-None) overrides win."""
+        env = os.environ
+        base = cls()
+        values: dict[str, object] = {
+            "data_dir": Path(env.get("SMSGATE_DATA_DIR", DEFAULT_DATA_DIR)),
+            "database_url": env.get("SMSGATE_DATABASE_URL") or None,
+            "max_body_bytes": _env_int("SMSGATE_MAX_BODY_BYTES", base.max_body_bytes),
+            "daily_cap": _env_int("SMSGATE_DAILY_CAP", base.daily_cap),
+            "send_window": env.get("SMSGATE_SEND_WINDOW", base.send_window),
+            "timezone": env.get("SMSGATE_TIMEZONE", base.timezone),
+            "sqlite_synchronous": env.get("SMSGATE_SQLITE_SYNCHRONOUS", "FULL").upper(),
+            "short_sensitive_code": env.get("SMSGATE_SHORT_SENSITIVE_CODE", "") in ("1", "true"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if isinstance(values["data_dir"], str):
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,228 @@
+"""The one error model of smsgate.
+
+Every failure the service reports is an :class:`SmsgateError` (or a subclass).  Each class carries
+the SMN code, the HTTP status and the default message; the API maps them to responses in exactly
+one place (``smsgate.api.errors``).  Per-item refusals of the promotional batch use the same
+classes: the item gets ``code`` and ``message``, the batch goes on.
+
+Codes follow SPEC §2.  Codes SPEC does not name are marked **decision** and listed in the README.
+"""
+
+from __future__ import annotations
+
+
+class SmsgateError(Exception):
+    """Base of every error smsgate reports to a client."""
+
+    code = "SMN.0018"
+    status = 500
+    default_message = "Internal error."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+# --- whole-request errors ---------------------------------------------------------------------
+
+
+class BadRequest(SmsgateError):
+    """The body is not a valid request (malformed JSON, wrong types, unknown fields...).
+
+    **decision**: SPEC names no generic code; SMN.0024 ("Parameter: content is invalid") is the
+    SMN family's closest one.
+    """
+
+    code = "SMN.0024"
+    status = 400
+    default_message = "Parameter: request body is invalid."
+
+
+class BodyTooLarge(BadRequest):
+    status = 413
+    default_message = "Request body is too large."
+
+
+class UnsupportedMediaType(BadRequest):
+    status = 415
+    default_message = "Content-Type must be application/json."
+
+
+class TooManyEndpoints(SmsgateError):
+    code = "SMN.0159"
+    status = 400
+    default_message = "Parameter: the number of messages must be between 1 and 999."
+
+
+class OffsetLimitInvalid(SmsgateError):
+    code = "SMN.0015"
+    status = 400
+    default_message = "Parameter: Offset or limit is invalid."
+
+
+class TokenInvalid(SmsgateError):
+    code = "SMN.0001"
+    status = 403
+    default_message = "No permission: the token is invalid or expired."
+
+
+class NoApiPermission(SmsgateError):
+    code = "SMN.0228"
+    status = 403
+    default_message = "No permission to call this API."
+
+
+class AuthFailed(SmsgateError):
+    """AK/SK signature failures answer in the API gateway's shape (see ``api.errors``)."""
+
+    code = "APIGW.0301"
+    status = 401
+    default_message = "Incorrect IAM authentication information."
+
+
+class RouteNotFound(SmsgateError):
+    code = "APIGW.0101"
+    status = 404
+    default_message = "The API does not exist or has not been published in the environment."
+
+
+class MethodNotAllowed(RouteNotFound):
+    status = 405
+    default_message = "The method is not allowed for this API."
+
+
+class ProjectNotFound(SmsgateError):
+    """A project id nobody knows: to a client, indistinguishable from one it may not see."""
+
+    code = "SMN.0001"
+    status = 403
+    default_message = "No permission for this project."
+
+
+class ServiceUnavailable(SmsgateError):
+    code = "SMN.0018"
+    status = 503
+    default_message = "The service is temporarily unavailable; retry later."
+
+
+# --- per-item (and per-resource) errors -------------------------------------------------------
+
+
+class MessageInvalid(SmsgateError):
+    code = "SMN.0009"
+    status = 403
+    default_message = "Parameter: Message is invalid."
+
+
+class EndpointInvalid(SmsgateError):
+    code = "SMN.0012"
+    status = 400
+    default_message = "Parameter: Endpoint is invalid."
+
+
+class FrequencyCapExceeded(SmsgateError):
+    code = "SMN.0057"
+    status = 403
+    default_message = "The number of messages sent to this number today exceeds the limit."
+
+
+class SignIdInvalid(SmsgateError):
+    code = "SMN.0080"
+    status = 400
+    default_message = "Parameter: sign_id is invalid."
+
+
+class SignNameInvalid(SmsgateError):
+    code = "SMN.0081"
+    status = 400
+    default_message = (
+        "Parameter: sign_name is invalid (2 to 8 characters: Chinese, letters or digits)."
+    )
+
+
+class SignNotFound(SmsgateError):
+    code = "SMN.0084"
+    status = 404
+    default_message = "The signature does not exist."
+
+
+class SignQuotaReached(SmsgateError):
+    code = "SMN.0086"
+    status = 403
+    default_message = "The number of signatures has reached the limit."
+
+
+class SignNotApproved(SmsgateError):
+    code = "SMN.0087"
+    status = 400
+    default_message = "The signature has not been approved."
+
+
+class MessageIdInvalid(SmsgateError):
+    code = "SMN.0102"
+    status = 400
+    default_message = "Parameter: message_id is invalid."
+
+
+class EndpointDuplicate(SmsgateError):
+    code = "SMN.0190"
+    status = 201
+    default_message = "This endpoint already exists."
+
+
+class SignTypeMismatch(SmsgateError):
+    code = "SMN.0193"
+    status = 400
+    default_message = "The signature type does not match: a promotional signature is required."
+
+
+class SignDeleted(SmsgateError):
+    code = "SMN.0194"
+    status = 400
+    default_message = "The signature has been deleted."
+
+
+class UnsubscribeMissing(SmsgateError):
+    code = "SMN.0204"
+    status = 400
+    default_message = (
+        "A promotional SMS must end with an unsubscribe instruction, such as 拒收请回复R."
+    )
+
+
+class SensitiveWord(SmsgateError):
+    code = "SMN.0227"
+    status = 400
+    default_message = "The message contains sensitive words."
+
+    def __init__(self, word: str, message: str | None = None) -> None:
+        super().__init__(message)
+        self.word = word
+
+
+class ExtendSrcIdInvalid(SmsgateError):
+    code = "SMN.0229"
+    status = 400
+    default_message = "Parameter: extend_src_id is invalid (digits only, at most 8)."
+
+
+class RecipientOptedOut(SmsgateError):
+    """**decision**: SPEC names no code for an opted-out recipient."""
+
+    code = "SMN.0230"
+    status = 403
+    default_message = "The recipient has unsubscribed from messages of this signature."
+
+
+class ExtendCodeInvalid(SmsgateError):
+    """**decision**: SPEC names no code for a bad extend_code."""
+
+    code = "SMN.0231"
+    status = 400
+    default_message = "Parameter: extend_code is invalid (at most 32 bytes)."
+
+
+class TemplateNotFound(SmsgateError):
+    code = "SMN.0162"
+    status = 404
+    default_message = "The template does not exist."

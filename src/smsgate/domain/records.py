@@ -1,0 +1,75 @@
+"""Plain data the store hands out: no behaviour, no I/O."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class SignType(IntEnum):
+    NOTIFICATION = 0
+    PROMOTIONAL = 1
+
+
+class SignStatus(IntEnum):
+    PENDING = 0
+    APPROVED = 3
+    REJECTED = 4
+    DELETED = 5
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def new_id() -> str:
+    """A random 32-hex id."""
+    return os.urandom(16).hex()
+
+
+def new_message_id(at_ms: int) -> str:
+    """32 hex: 48 bits of acceptance time, then 80 random bits (sorts by time, never collides)."""
+    return f"{at_ms & 0xFFFFFFFFFFFF:012x}{os.urandom(10).hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: str
+    name: str
+    enterprise: bool
+    grants: frozenset[str]
+    daily_cap: int | None
+    send_window: str | None
+    version: int
+    created_at: int
+
+    @property
+    def may_promote(self) -> bool:
+        return self.enterprise and "promotion" in self.grants
+
+
+@dataclass(frozen=True, slots=True)
+class Sign:
+    id: str
+    project_id: str
+    name: str
+    type: SignType
+    status: SignStatus
+    reply: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message that passed every stateless rule, waiting for the store's checks."""
+
+    id: str
+    sign_id: str
+    e164: str
+    nation_code: str
+    text: str
+    fee_num: int
+    extend_code: str | None
+    extend_src_id: str | None

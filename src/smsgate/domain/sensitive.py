@@ -1,0 +1,227 @@
+"""Sensitive-word screening of promotional SMS.
+
+Carriers refuse marketing SMS that contain blocked terms, and senders who want to get through
+disguise them: ``代 開 發 票``, ``赌*博``, ``ＢＥＴ３６５``.  Screening therefore compares a
+*normalised* text with *normalised* lexicon entries: :func:`normalize` folds width, case and
+traditional characters and drops everything that is neither a letter nor a digit, so the usual
+evasions collapse onto the plain spelling.  Matching is one Aho-Corasick pass (pyahocorasick), so
+the cost does not grow with the size of the lexicon.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from collections.abc import Iterable, Iterator
+from importlib import resources
+
+import ahocorasick
+import opencc
+
+__all__ = ["Lexicon", "default_lexicon", "normalize"]
+
+_DATA_FILE = "sensitive_words.txt"
+
+# Planes worth a table entry beyond the BMP: symbols and emoji (1), CJK extensions and the CJK
+# compatibility supplement (2, 3), tags and variation selectors (14).  Their unassigned and
+# private-use code points are left alone (listing them would bloat the table), except in the
+# emoji and pictograph blocks: emoji newer than Python's Unicode database are unassigned to it,
+# yet phones render them, so they make good separators and are dropped too.
+_ASTRAL = (range(0x10000, 0x40000), range(0xE0000, 0xF0000))
+_EMOJI_AREA = range(0x1F000, 0x20000)
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+
+def normalize(text: str) -> str:
+    """Fold ``text`` so that disguised spellings of a word become the plain one.
+
+    Full-width forms and compatibility characters become their NFKC form, letters are casefolded,
+    traditional characters become simplified (character by character, OpenCC ``t2s``), and every
+    character that is not a letter or a digit (spaces, punctuation, symbols, emoji, zero-width
+    marks, combining marks) is dropped.  One ``str.translate`` with a table built once: the
+    screening runs on every message of every batch, so it has to be cheap.
+    """
+    return text.translate(_table())
+
+
+@functools.cache
+def _table() -> dict[int, str | None]:
+    """The translate table of :func:`normalize`, built at first use (about 0.25 s)."""
+    chars = [chr(cp) for cp in _code_points()]
+    folded = {c: _fold(c) for c in chars}
+    simplified = _t2s({x for s in folded.values() for x in s if _is_cjk_candidate(x)})
+    table: dict[int, str | None] = {}
+    for c, s in folded.items():
+        out = "".join(simplified.get(x, x) for x in s)
+        if out != c:
+            table[ord(c)] = out or None
+    return _close(table)
+
+
+def _code_points() -> Iterator[int]:
+    """Every BMP code point; in :data:`_ASTRAL`, the assigned non-private ones and emoji."""
+    yield from range(0x10000)
+    for plane in _ASTRAL:
+        for cp in plane:
+            if cp in _EMOJI_AREA or unicodedata.category(chr(cp)) not in ("Cn", "Co"):
+                yield cp
+
+
+def _is_kept(ch: str) -> bool:
+    """Letters (L*) and digits/numbers (N*) carry the meaning; everything else is noise."""
+    return unicodedata.category(ch)[0] in "LN"
+
+
+def _fold(ch: str) -> str:
+    """NFKC + casefold of one character, keeping only its letters and digits.
+
+    NFKC comes first so that compatibility forms of letters survive: the Kangxi radical ``⼤``
+    (a symbol) becomes ``大``, ``ｖ`` and ``𝐯`` become ``v``, ``①`` becomes ``1``.  Filtering
+    comes before casefold too, which would turn the combining mark U+0345 into the letter ι,
+    and after it, which can leave a combining dot (``İ`` → ``i̇``).
+    """
+    if _is_kept(ch) and unicodedata.is_normalized("NFKC", ch) and ch.casefold() == ch:
+        return ch
+    kept = "".join(x for x in unicodedata.normalize("NFKC", ch) if _is_kept(x))
+    return "".join(x for x in kept.casefold() if _is_kept(x))
+
+
+def _is_cjk_candidate(ch: str) -> bool:
+    """Only other-letters (Lo: CJK ideographs among them) can have a traditional form."""
+    return unicodedata.category(ch) == "Lo"
+
+
+def _t2s(chars: set[str]) -> dict[str, str]:
+    """Traditional→simplified of each character, in one OpenCC call (per-character fallback).
+
+    Characters are joined by newlines so the converter cannot read them as phrases; if the output
+    does not split back into as many pieces, convert one character at a time instead (slower).
+    """
+    converter = opencc.OpenCC("t2s")
+    ordered = sorted(chars)
+    pieces = converter.convert("\n".join(ordered)).split("\n")
+    if len(pieces) != len(ordered):
+        pieces = [converter.convert(c) for c in ordered]
+    return {c: p for c, p in zip(ordered, pieces) if p != c}
+
+
+def _close(table: dict[int, str | None]) -> dict[int, str | None]:
+    """Re-apply the table to its own outputs until stable, so that normalize is idempotent.
+
+    An output may itself be mappable (casefold can leave a non-NFKC character, t2s can chain);
+    a couple of passes settle it.
+    """
+    for _ in range(8):
+        changed = False
+        for cp, out in table.items():
+            again = out.translate(table) if out else out
+            if again != out:
+                table[cp], changed = again or None, True
+        if not changed:
+            return table
+    raise RuntimeError("normalisation table does not converge")
+
+
+def _normalize_tracked(text: str) -> tuple[str, list[int]]:
+    """``normalize(text)`` plus, for each of its characters, the index it came from in ``text``.
+
+    Slower than :func:`normalize` (a Python loop); used only when positions are wanted.
+    """
+    table = _table()
+    parts: list[str] = []
+    origins: list[int] = []
+    for i, ch in enumerate(text):
+        out = table.get(ord(ch), ch)
+        if out:
+            parts.append(out)
+            origins.extend([i] * len(out))
+    return "".join(parts), origins
+
+
+# --- lexicon ------------------------------------------------------------------------------------
+
+
+class Lexicon:
+    """A set of blocked words, matched against normalised texts.
+
+    Entries are compared after :func:`normalize`, and reported as written in the lexicon, so the
+    refusal names the word the sender's own lexicon (or the default one) lists.  Entries that are
+    equal after normalisation are kept once (the first one wins); entries that normalise to
+    nothing are ignored.  Immutable: :meth:`extend` returns a new lexicon.
+    """
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._words: list[str] = []
+        self._key_len: dict[str, int] = {}
+        automaton = ahocorasick.Automaton()
+        for word in words:
+            key = normalize(word)
+            if key and key not in automaton:
+                automaton.add_word(key, word)
+                self._words.append(word)
+                self._key_len[word] = len(key)
+        automaton.make_automaton()
+        self._automaton = automaton if self._words else None
+
+    def find(self, text: str) -> str | None:
+        """The entry found in ``text``: the match that ends first, the longest one on a tie.
+
+        Ending first is what a left-to-right reader meets first; the longest of the matches that
+        end there is the most specific name for what was found.
+        """
+        if self._automaton is None:
+            return None
+        best: str | None = None
+        best_end = -1
+        for end, word in self._automaton.iter(normalize(text)):
+            if best is not None and end != best_end:
+                break
+            if best is None or self._key_len[word] > self._key_len[best]:
+                best, best_end = word, end
+        return best
+
+    def find_all(self, text: str) -> list[tuple[int, str]]:
+        """Every match, as (index in the original ``text`` where it starts, entry).
+
+        The index points at the first character of the spelling the sender used (``代`` in
+        ``代 開 發 票``), for highlighting; matches come in the order they end.
+        """
+        if self._automaton is None:
+            return []
+        normalized, origins = _normalize_tracked(text)
+        return [
+            (origins[end - self._key_len[word] + 1], word)
+            for end, word in self._automaton.iter(normalized)
+        ]
+
+    def extend(self, words: Iterable[str]) -> Lexicon:
+        """A new lexicon with these entries and ``words`` (a project's own words on the default)."""
+        return Lexicon([*self._words, *words])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._words)
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+    def __bool__(self) -> bool:
+        """Always true: an empty lexicon is still a lexicon (``if lexicon:`` tests presence)."""
+        return True
+
+    def __repr__(self) -> str:
+        return f"<Lexicon of {len(self)} words>"
+
+
+def parse_words(text: str) -> list[str]:
+    """The entries of a lexicon file: one per line; blank lines and ``#`` comments skipped."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+@functools.cache
+def default_lexicon() -> Lexicon:
+    """The built-in lexicon (``domain/data/sensitive_words.txt``), loaded once."""
+    source = resources.files(__package__) / "data" / _DATA_FILE
+    return Lexicon(parse_words(source.read_text(encoding="utf-8")))

@@ -1,0 +1,59 @@
+"""The ASGI application: routes, middleware, error handlers and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import Route
+
+from smsgate.api import resources
+from smsgate.api.middleware import RequestId
+from smsgate.api.openapi import document
+from smsgate.api.promotion import send_promotion
+from smsgate.api.responses import JsonResponse, http_error, internal_error, smsgate_error
+from smsgate.api.state import AppState
+from smsgate.config import Settings
+from smsgate.domain.errors import SmsgateError
+
+
+async def openapi(request: Request) -> JsonResponse:
+    return JsonResponse(document())
+
+
+def routes() -> list[Route]:
+    v2 = "/v2/{project_id}/notifications"
+    return [
+        Route(f"{v2}/sms/promotion", send_promotion, methods=["POST"]),
+        Route(f"{v2}/sms_sign", resources.list_signs, methods=["GET"]),
+        Route(f"{v2}/sms_sign/{{sign_id}}", resources.delete_sign, methods=["DELETE"]),
+        Route("/v3/auth/tokens", resources.create_token, methods=["POST"]),
+        Route("/healthz", resources.health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state = AppState(settings)
+        app.state.smsgate = state
+        try:
+            yield
+        finally:
+            state.close()
+
+    return Starlette(
+        routes=routes(),
+        middleware=[Middleware(RequestId)],
+        exception_handlers={
+            SmsgateError: smsgate_error,
+            HTTPException: http_error,
+            Exception: internal_error,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,119 @@
+"""``POST /v2/{project_id}/notifications/sms/promotion``: PromotionSmsBatchPublishWithDiffMessage.
+
+The 200 is the promise: it is sent only after every accepted message is committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from starlette.requests import Request
+
+from smsgate.api.auth import authenticate
+from smsgate.api.body import decode, read_body
+from smsgate.api.responses import JsonResponse, request_id
+from smsgate.api.schemas import (
+    CommitResult,
+    LenientRequest,
+    PromotionRequest,
+    PromotionResponse,
+    SmsMessage,
+)
+from smsgate.api.state import AppState
+from smsgate.domain import errors
+from smsgate.domain.accept import screen
+from smsgate.domain.records import NewMessage, now_ms
+
+MAX_ITEMS = 999
+ECHO_LIMIT = 64  # an absurd endpoint is echoed back cut to this many characters
+
+# Which per-item error a badly typed field gets (the rest of the batch goes on).
+_FIELD_ERRORS: dict[str, type[errors.SmsgateError]] = {
+    "endpoint": errors.EndpointInvalid,
+    "message": errors.MessageInvalid,
+    "sign_id": errors.SignIdInvalid,
+    "extend_src_id": errors.ExtendSrcIdInvalid,
+    "extend_code": errors.ExtendCodeInvalid,
+}
+
+Parsed = SmsMessage | tuple[str, errors.SmsgateError]
+
+
+async def send_promotion(request: Request) -> JsonResponse:
+    state: AppState = request.app.state.smsgate
+    body = await read_body(request, state.settings.max_body_bytes)
+    project_id = authenticate(state, request, body)
+    context = state.project(project_id)
+    if context is None:
+        raise errors.ProjectNotFound()
+    if not context.project.may_promote:
+        raise errors.NoApiPermission()
+    parsed = parse_items(body)
+    items = [p for p in parsed if isinstance(p, SmsMessage)]
+    at = now_ms()
+    screened = iter(screen(items, context.rules, at))
+    outcomes = [next(screened) if isinstance(p, SmsMessage) else p[1] for p in parsed]
+    candidates = [o for o in outcomes if isinstance(o, NewMessage)]
+    if candidates:
+        cap = context.project.daily_cap or state.settings.daily_cap
+        day = datetime.now(state.settings.zone).date().isoformat()
+        refusals = iter(
+            await state.write(
+                state.writer.commit_batch, project_id, request_id(request), day, cap, candidates
+            )
+        )
+        outcomes = [next(refusals) or o if isinstance(o, NewMessage) else o for o in outcomes]
+    results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
+    return JsonResponse(PromotionResponse(request_id=request_id(request), result=results))
+
+
+def parse_items(body: bytes) -> list[Parsed]:
+    """The batch's items; an item of the wrong shape becomes its own refusal, not the batch's."""
+    try:
+        request = decode(body, PromotionRequest)
+        items: list[SmsMessage] | list[msgspec.Raw] | None = request.sms_message
+    except errors.BadRequest as exc:
+        if not isinstance(exc.__cause__, msgspec.ValidationError):
+            raise  # not JSON, not UTF-8: nothing to save
+        lenient = decode(body, LenientRequest)  # raises for errors outside the items
+        request, items = lenient, lenient.sms_message  # type: ignore[assignment]
+    if request.sms_template_id is not None:
+        raise errors.TemplateNotFound(
+            "The template does not exist: this server has no SMS templates; send"
+            " sms_message items instead."
+        )
+    if items is None:
+        raise errors.BadRequest("Parameter: sms_message is required.")
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise errors.TooManyEndpoints()
+    return [i if isinstance(i, SmsMessage) else _parse_raw(i) for i in items]
+
+
+def _parse_raw(raw: msgspec.Raw) -> Parsed:
+    try:
+        return msgspec.json.decode(raw, type=SmsMessage)
+    except msgspec.ValidationError as exc:
+        loose = msgspec.json.decode(raw)
+        endpoint = loose.get("endpoint") if isinstance(loose, dict) else None
+        field = str(exc).rsplit("at `$.", 1)[-1].rstrip("`").split(".")[0].split("[")[0]
+        error = _FIELD_ERRORS.get(field, errors.BadRequest)
+        return _echo(endpoint), error(f"Parameter: sms_message item is invalid: {exc}.")
+
+
+def _echo(endpoint: object) -> str:
+    if endpoint is None:
+        return ""
+    text = endpoint if isinstance(endpoint, str) else msgspec.json.encode(endpoint).decode()
+    return text[:ECHO_LIMIT]
+
+
+def _result(parsed: Parsed, outcome: object, state: AppState) -> CommitResult:
+    endpoint = _echo(parsed.endpoint) if isinstance(parsed, SmsMessage) else parsed[0]
+    if isinstance(outcome, NewMessage):
+        return CommitResult(endpoint=endpoint, message_id=outcome.id)
+    assert isinstance(outcome, errors.SmsgateError)
+    if isinstance(outcome, errors.SensitiveWord):
+        code = "SMN.227" if state.settings.short_sensitive_code else outcome.code
+        return CommitResult(endpoint, code=code, message=outcome.message, sensitive_word=outcome.word)
+    return CommitResult(endpoint, code=outcome.code, message=outcome.message)

@@ -1,0 +1,71 @@
+"""What the API holds while it runs: the store's two connections and the per-project cache."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from smsgate.auth.secrets import SecretBox
+from smsgate.config import Settings
+from smsgate.domain.accept import ProjectRules
+from smsgate.domain.records import Project, SignStatus
+from smsgate.domain.sensitive import default_lexicon
+from smsgate.store.sqlite import SqliteStore
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectContext:
+    project: Project
+    rules: ProjectRules
+
+
+class AppState:
+    """Reads run on the event loop (a WAL reader never waits); writes run on one thread, in
+    order, each batch one transaction, so the loop keeps screening while SQLite syncs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        path = settings.sqlite_path
+        self.reader = SqliteStore(path, settings.sqlite_synchronous)
+        self.writer = SqliteStore(path, settings.sqlite_synchronous)
+        self.secrets = SecretBox.for_data_dir(path.parent)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-writer")
+        self._projects: dict[str, ProjectContext] = {}
+        default_lexicon()  # build the default automaton now, not on the first request
+
+    async def write(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn(*args)`` (a method of ``self.writer``) on the writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def project(self, project_id: str) -> ProjectContext | None:
+        """The project's cached context, reloaded whenever an admin change bumped its version."""
+        version = self.reader.project_version(project_id)
+        if version is None:
+            return None
+        cached = self._projects.get(project_id)
+        if cached is None or cached.project.version != version:
+            cached = self._load(project_id)
+            self._projects[project_id] = cached
+        return cached
+
+    def _load(self, project_id: str) -> ProjectContext:
+        project = self.reader.require_project(project_id)
+        signs = self.reader.list_signs(project_id)
+        words = self.reader.words(project_id)
+        lexicon = default_lexicon().extend(words) if words else default_lexicon()
+        rules = ProjectRules(
+            signs={s.id: s for s in signs},
+            signs_by_name={s.name: s for s in signs if s.status != SignStatus.DELETED},
+            lexicon=lexicon,
+        )
+        return ProjectContext(project, rules)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.reader.close()
+        self.writer.close()

@@ -1,0 +1,342 @@
+"""The command line: ``smsgate serve`` and the operator's ``smsgate admin …`` commands.
+
+Admin commands open the same store as the server (``--data-dir`` or ``--database-url``) and work
+while it runs: every change bumps the project's version, which the server's caches key on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key, new_token, token_hash
+from smsgate.config import Settings
+from smsgate.domain import errors, phone, signatures
+from smsgate.domain.records import SignStatus, SignType
+from smsgate.domain.window import SendWindow
+from smsgate.store.sqlite import SqliteStore
+
+app = typer.Typer(
+    help="smsgate: promotional SMS over Huawei SMN's v2 API, delivered by SMPP.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+admin = typer.Typer(help="Operator commands: projects, keys, signatures, lexicon, opt-outs.")
+project_app = typer.Typer(help="Projects and their grants.")
+key_app = typer.Typer(help="AK/SK access keys.")
+sign_app = typer.Typer(help="SMS signatures (the provider reviews them).")
+words_app = typer.Typer(help="A project's own sensitive words.")
+optout_app = typer.Typer(help="Numbers that unsubscribed from a signature.")
+token_app = typer.Typer(help="X-Auth-Token tokens.")
+app.add_typer(admin, name="admin")
+for sub, name in [
+    (project_app, "project"),
+    (key_app, "key"),
+    (sign_app, "sign"),
+    (words_app, "words"),
+    (optout_app, "optout"),
+    (token_app, "token"),
+]:
+    admin.add_typer(sub, name=name)
+
+DataDir = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", envvar="SMSGATE_DATA_DIR", help="Where the embedded store lives."),
+]
+DatabaseUrl = Annotated[
+    Optional[str],
+    typer.Option("--database-url", envvar="SMSGATE_DATABASE_URL", help="sqlite:///PATH"),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class CliError(Exception):
+    """A refusal of the command line itself: one line on stderr, exit 1."""
+
+
+def _settings(data_dir: Path | None, database_url: str | None, **more: object) -> Settings:
+    return Settings.from_env(data_dir=data_dir, database_url=database_url, **more)
+
+
+def _store(data_dir: Path | None, database_url: str | None) -> SqliteStore:
+    settings = _settings(data_dir, database_url)
+    return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+
+
+def _print(as_json: bool, payload: dict, human: str) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False) if as_json else human)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Run the whole service in one process on the embedded default (SQLite)."""
+    import uvicorn
+
+    from smsgate.api.app import create_app
+
+    settings = _settings(data_dir, database_url, host=host, port=port)
+    SendWindow.parse(settings.send_window)  # refuse a bad SMSGATE_SEND_WINDOW at start-up
+    typer.echo(f"smsgate: serving on http://{host}:{port} (store {settings.sqlite_path})")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=access_log,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
+# --- projects --------------------------------------------------------------------------------
+
+
+@project_app.command("create")
+def project_create(
+    name: str,
+    enterprise: Annotated[bool, typer.Option("--enterprise", help="An enterprise account.")] = False,
+    grant: Annotated[list[str], typer.Option("--grant", help="A permission, e.g. promotion.")] = [],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Create a project; prints its id."""
+    project = _store(data_dir, database_url).create_project(name, enterprise, grant)
+    _print(as_json, {"project_id": project.id, "name": project.name}, project.id)
+
+
+@project_app.command("set")
+def project_set(
+    project_id: str,
+    daily_cap: Annotated[Optional[int], typer.Option(min=1, help="Promotional SMS per number per day.")] = None,
+    send_window: Annotated[Optional[str], typer.Option(help="HH:MM-HH:MM local time.")] = None,
+    enterprise: Annotated[Optional[bool], typer.Option("--enterprise/--no-enterprise")] = None,
+    grant: Annotated[Optional[list[str]], typer.Option("--grant", help="Replace the grants.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Change a project's cap, sending window, account type or grants."""
+    window = str(SendWindow.parse(send_window)) if send_window is not None else None
+    project = _store(data_dir, database_url).update_project(
+        project_id,
+        daily_cap=daily_cap,
+        send_window=window,
+        enterprise=None if enterprise is None else int(enterprise),
+        grants=grant,
+    )
+    _print(as_json, _project_json(project), f"project {project.id} updated")
+
+
+@project_app.command("show")
+def project_show(
+    project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
+) -> None:
+    """Show a project's settings."""
+    project = _store(data_dir, database_url).require_project(project_id)
+    payload = _project_json(project)
+    _print(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items()))
+
+
+def _project_json(project) -> dict:
+    return {
+        "project_id": project.id,
+        "name": project.name,
+        "enterprise": project.enterprise,
+        "grants": sorted(project.grants),
+        "daily_cap": project.daily_cap,
+        "send_window": project.send_window,
+    }
+
+
+# --- keys and tokens -------------------------------------------------------------------------
+
+
+@key_app.command("create")
+def key_create(
+    project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
+) -> None:
+    """Create an AK/SK pair; the secret key is shown once, and stored encrypted."""
+    settings = _settings(data_dir, database_url)
+    store = SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+    box = SecretBox.for_data_dir(settings.sqlite_path.parent)
+    access_key, secret_key = new_access_key(), new_secret_key()
+    store.add_access_key(project_id, access_key, box.seal(secret_key))
+    _print(
+        as_json,
+        {"access_key": access_key, "secret_key": secret_key},
+        f"access key: {access_key}\nsecret key: {secret_key}  (shown once)",
+    )
+
+
+@key_app.command("revoke")
+def key_revoke(access_key: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Revoke an access key at once."""
+    if not _store(data_dir, database_url).revoke_access_key(access_key):
+        raise CliError(f"no live access key {access_key}")
+    typer.echo(f"access key {access_key} revoked")
+
+
+@token_app.command("create")
+def token_create(
+    project_id: str,
+    hours: Annotated[int, typer.Option(min=1, max=24, help="Lifetime.")] = 24,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Issue an X-Auth-Token for a project."""
+    store = _store(data_dir, database_url)
+    store.require_project(project_id)
+    token = new_token()
+    expires = int(time.time() * 1000) + hours * 3_600_000
+    store.add_token(token_hash(token), project_id, expires)
+    _print(as_json, {"token": token, "expires_at_ms": expires}, token)
+
+
+# --- signatures ------------------------------------------------------------------------------
+
+
+class SignKind(str, Enum):
+    promotional = "promotional"
+    notification = "notification"
+
+
+@sign_app.command("create")
+def sign_create(
+    project_id: str,
+    sign_name: str,
+    type: Annotated[SignKind, typer.Option("--type")] = SignKind.promotional,
+    approve: Annotated[bool, typer.Option("--approve", help="Approve it at once.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Create a signature (pending review unless --approve)."""
+    store = _store(data_dir, database_url)
+    kind = SignType.PROMOTIONAL if type is SignKind.promotional else SignType.NOTIFICATION
+    sign = store.create_sign(project_id, signatures.validate_name(sign_name), kind)
+    if approve:
+        sign = store.set_sign_status(project_id, sign.id, SignStatus.APPROVED)
+    _print(as_json, {"sign_id": sign.id, "status": int(sign.status)}, sign.id)
+
+
+@sign_app.command("approve")
+def sign_approve(
+    project_id: str, sign_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Approve a signature."""
+    _store(data_dir, database_url).set_sign_status(project_id, sign_id, SignStatus.APPROVED)
+    typer.echo(f"signature {sign_id} approved")
+
+
+@sign_app.command("reject")
+def sign_reject(
+    project_id: str,
+    sign_id: str,
+    reason: Annotated[str, typer.Option(help="Told to the customer in `reply`.")] = "",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Reject a signature, with a reason."""
+    _store(data_dir, database_url).set_sign_status(project_id, sign_id, SignStatus.REJECTED, reason)
+    typer.echo(f"signature {sign_id} rejected")
+
+
+@sign_app.command("list")
+def sign_list(
+    project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
+) -> None:
+    """List a project's signatures."""
+    store = _store(data_dir, database_url)
+    store.require_project(project_id)
+    signs = store.list_signs(project_id)
+    rows = [
+        {"sign_id": s.id, "sign_name": s.name, "type": s.type.name.lower(), "status": s.status.name.lower()}
+        for s in signs
+    ]
+    human = "\n".join(f"{r['sign_id']}  {r['sign_name']}  {r['type']}  {r['status']}" for r in rows)
+    _print(as_json, {"signs": rows}, human or "(no signatures)")
+
+
+# --- lexicon and opt-outs --------------------------------------------------------------------
+
+
+@words_app.command("add")
+def words_add(
+    project_id: str, words: list[str], data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Add words to the project's own lexicon (on top of the built-in one)."""
+    added = _store(data_dir, database_url).add_words(project_id, [w.strip() for w in words if w.strip()])
+    typer.echo(f"{added} word(s) added")
+
+
+@words_app.command("remove")
+def words_remove(
+    project_id: str, words: list[str], data_dir: DataDir = None, database_url: DatabaseUrl = None
+) -> None:
+    """Remove words from the project's own lexicon."""
+    removed = _store(data_dir, database_url).remove_words(project_id, words)
+    typer.echo(f"{removed} word(s) removed")
+
+
+@words_app.command("list")
+def words_list(
+    project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
+) -> None:
+    """List the project's own words."""
+    words = _store(data_dir, database_url).words(project_id)
+    _print(as_json, {"words": words}, "\n".join(words) or "(no words)")
+
+
+@optout_app.command("add")
+def optout_add(
+    project_id: str,
+    sign_id: str,
+    numbers: list[str],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Opt numbers out of a signature's promotional SMS."""
+    normalized = []
+    for number in numbers:
+        try:
+            normalized.append(phone.normalize(number).e164)
+        except errors.EndpointInvalid:
+            raise CliError(f"{number!r} is not a valid phone number; nothing added") from None
+    added = _store(data_dir, database_url).add_optouts(project_id, sign_id, normalized)
+    typer.echo(f"{added} number(s) opted out")
+
+
+def main() -> None:
+    """Entry point: any error is one line on stderr and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument...
+        typer.echo(f"smsgate: error: {exc.format_message()}", err=True)  # type: ignore[attr-defined]
+        sys.exit(getattr(exc, "exit_code", 2))
+    except errors.SmsgateError as exc:
+        typer.echo(f"smsgate: error: {exc.code} {exc.message}", err=True)
+        sys.exit(1)
+    except CliError as exc:
+        typer.echo(f"smsgate: error: {exc}", err=True)
+        sys.exit(1)

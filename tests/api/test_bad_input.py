@@ -1,0 +1,121 @@
+"""Bad input of every kind gets a 4xx with an SMN code and X-Request-Id, and stores nothing."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from tests.conftest import World, item
+
+
+def assert_refused(r, status: int, code: str) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["code"] == code
+    assert body["request_id"] == r.headers["X-Request-Id"]
+    assert body["message"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b"not json",
+        b"[]",
+        b'"text"',
+        b"null",
+        b'{"sms_message": "x"}',
+        b'{"sms_message": {"endpoint": "1"}}',
+        b'{"sms_message": [], "extra": 1}',
+        b'{"sms_messages": []}',
+        b"{}",
+        b"",
+        b'{"sms_message": [{"endpoint": "13800138000", "message": "\xff\xfe"}]}',  # not UTF-8
+    ],
+)
+def test_malformed_bodies(client: TestClient, world: World, raw: bytes) -> None:
+    r = client.post(world.promotion_path, content=raw, headers={"Content-Type": "application/json"})
+    assert_refused(r, 400, "SMN.0024")
+    assert world.store.count_messages() == 0
+
+
+@pytest.mark.parametrize("count", [0, 1000, 5000])
+def test_item_count_outside_1_to_999_refuses_the_whole_batch(client: TestClient, world: World, count: int) -> None:
+    items = [item(f"138{i:08d}", sign_id=world.sign_id) for i in range(count)]
+    r = client.post(world.promotion_path, json={"sms_message": items})
+    assert_refused(r, 400, "SMN.0159")
+    assert world.store.count_messages() == 0
+
+
+def test_999_items_are_accepted(client: TestClient, world: World) -> None:
+    items = [item(f"138{i:08d}", sign_id=world.sign_id) for i in range(999)]
+    r = client.post(world.promotion_path, json={"sms_message": items})
+    assert r.status_code == 200
+    assert world.store.count_messages() == 999
+
+
+def test_oversize_body_is_413_without_reading_it_all(client: TestClient, world: World) -> None:
+    limit = world.settings.max_body_bytes
+    r = client.post(world.promotion_path, content=b" " * (limit + 1),
+                    headers={"Content-Type": "application/json"})
+    body = assert_refused(r, 413, "SMN.0024")
+    assert str(limit) in body["message"]
+
+
+def test_wrong_content_type_is_415(client: TestClient, world: World) -> None:
+    r = client.post(world.promotion_path, content=b"sms_message=1",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_refused(r, 415, "SMN.0024")
+
+
+def test_charset_parameter_is_accepted(client: TestClient, world: World) -> None:
+    import json
+
+    r = client.post(world.promotion_path,
+                    content=json.dumps({"sms_message": [item(sign_id=world.sign_id)]}).encode(),
+                    headers={"Content-Type": "application/json; charset=UTF-8"})
+    assert r.status_code == 200 and "message_id" in r.json()["result"][0]
+
+
+def test_absurd_strings_are_refused_per_item_and_echo_is_bounded(client: TestClient, world: World) -> None:
+    items = [
+        item("1" * 100_000, sign_id=world.sign_id),
+        item("13800138000", text="惠" * 200_000, sign_id=world.sign_id),
+        item("13800138001", sign_id="x" * 100_000),
+        item("13800138002", sign_id=world.sign_id),
+    ]
+    r = client.post(world.promotion_path, json={"sms_message": items})
+    results = r.json()["result"]
+    assert [x.get("code") for x in results[:3]] == ["SMN.0012", "SMN.0009", "SMN.0080"]
+    assert len(results[0]["endpoint"]) <= 64
+    assert "message_id" in results[3]
+
+
+def test_unknown_route_and_method(client: TestClient, world: World) -> None:
+    assert_refused(client.get("/v2/nope"), 404, "APIGW.0101")
+    assert_refused(client.get(world.promotion_path), 405, "APIGW.0101")
+
+
+def test_missing_credentials_is_401_in_the_gateway_shape(client: TestClient, world: World) -> None:
+    r = client.post(world.promotion_path, json={"sms_message": [item()]}, headers={"X-Auth-Token": ""})
+    # an empty token is a token, and a bad one
+    assert r.status_code == 403 and r.json()["code"] == "SMN.0001"
+    bare = TestClient(client.app)
+    r = bare.post(world.promotion_path, json={"sms_message": [item()]})
+    assert r.status_code == 401
+    body = r.json()
+    assert body["error_code"] == "APIGW.0301" and body["request_id"] == r.headers["X-Request-Id"]
+
+
+def test_expired_token_is_refused(client: TestClient, world: World) -> None:
+    from smsgate.auth.secrets import token_hash
+
+    world.store.add_token(token_hash("old-token"), world.project_id, 1)
+    r = client.post(world.promotion_path, json={"sms_message": [item()]}, headers={"X-Auth-Token": "old-token"})
+    assert_refused(r, 403, "SMN.0001")
+
+
+def test_every_response_carries_a_request_id(client: TestClient) -> None:
+    for r in (client.get("/healthz"), client.get("/openapi.json"), client.get("/nope")):
+        assert len(r.headers["X-Request-Id"]) == 32

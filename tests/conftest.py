@@ -1,0 +1,86 @@
+"""Shared fixtures: an isolated data directory, a project with keys and signatures, a client."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from smsgate.api.app import create_app
+from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key, new_token, token_hash
+from smsgate.config import Settings
+from smsgate.domain.records import SignStatus, SignType
+from smsgate.store.sqlite import SqliteStore
+
+UNSUB = "拒收请回复R"
+
+
+@dataclass
+class World:
+    """One enterprise project with the promotion grant, an AK/SK, a token and signatures."""
+
+    settings: Settings
+    store: SqliteStore
+    project_id: str
+    access_key: str
+    secret_key: str
+    token: str
+    sign_id: str  # approved, promotional, named 阿克米
+    sign_name: str = "阿克米"
+
+    def add_sign(self, name: str, kind: SignType, status: SignStatus) -> str:
+        sign = self.store.create_sign(self.project_id, name, kind)
+        if status != SignStatus.PENDING:
+            self.store.set_sign_status(self.project_id, sign.id, status)
+        return sign.id
+
+    def new_project(self, name: str, enterprise: bool = True, grants: tuple[str, ...] = ("promotion",)) -> tuple[str, str]:
+        """Another project and a token for it."""
+        project = self.store.create_project(name, enterprise, grants)
+        return project.id, issue_token(self.store, project.id)
+
+    @property
+    def promotion_path(self) -> str:
+        return f"/v2/{self.project_id}/notifications/sms/promotion"
+
+
+def issue_token(store: SqliteStore, project_id: str) -> str:
+    token = new_token()
+    store.add_token(token_hash(token), project_id, int(time.time() * 1000) + 3_600_000)
+    return token
+
+
+def make_world(data_dir: Path, **settings_overrides: object) -> World:
+    settings = Settings(data_dir=data_dir, sqlite_synchronous="NORMAL", **settings_overrides)
+    store = SqliteStore(settings.sqlite_path, "NORMAL")
+    project = store.create_project("acme", True, ["promotion"])
+    ak, sk = new_access_key(), new_secret_key()
+    store.add_access_key(project.id, ak, SecretBox.for_data_dir(data_dir).seal(sk))
+    sign = store.create_sign(project.id, "阿克米", SignType.PROMOTIONAL)
+    store.set_sign_status(project.id, sign.id, SignStatus.APPROVED)
+    return World(settings, store, project.id, ak, sk, issue_token(store, project.id), sign.id)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = make_world(tmp_path / "data")
+    yield w
+    w.store.close()
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(world.settings), headers={"X-Auth-Token": world.token}) as c:
+        yield c
+
+
+def item(endpoint: str = "13800138000", text: str | None = None, **extra: object) -> dict:
+    """One sms_message item signed with the world's approved signature (by sign_id)."""
+    default = f"双十一全场五折，快来选购{UNSUB}"
+    body: dict[str, object] = {"endpoint": endpoint, "message": default if text is None else text}
+    body.update(extra)
+    return body

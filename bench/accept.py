@@ -1,0 +1,158 @@
+"""Benchmark of the accept path: 999-message batches from concurrent clients.
+
+Starts ``smsgate serve`` on a fresh data directory, signs every request with AK/SK as the SDK
+does, and prints accepted messages/second (each run and the median), request latency
+percentiles and the server's peak memory.  Not a test: it asserts nothing but prints figures.
+
+    .venv/bin/python bench/accept.py [--runs 5] [--batches 40] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from smsgate.auth.sdk_hmac import sign_request
+from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key
+from smsgate.domain.records import SignStatus, SignType
+from smsgate.store.sqlite import SqliteStore
+
+SNIPPETS = [
+    "尊敬的会员，您好！", "双十一狂欢节全场五折起，", "新品上市，限时抢购，", "您的积分即将到期，",
+    "本周末门店会员日，满300减50，", "春季新款服装到店，欢迎选购。", "家电以旧换新补贴最高1000元，",
+    "您关注的课程开放报名，名额有限，", "小区业主专享优惠，详询门店。", "航班里程加倍活动进行中，",
+    "美食节特惠套餐仅需39元，", "会员专享折扣码：VIP2026，", "点击链接领取优惠券 t.cn/abc123 ，",
+    "感谢您一直以来的支持，", "Happy Friday! Buy one get one free, ",
+]
+SENSITIVE = ["代开发票", "网络赌博", "信用卡套现", "六合彩"]
+UNSUB = ["拒收请回复R", "回T退订", "回TD退订"]
+
+
+def realistic_text(rng: random.Random) -> str:
+    target = rng.randint(30, 300)
+    parts: list[str] = []
+    while sum(map(len, parts)) < target:
+        parts.append(rng.choice(SNIPPETS))
+    if rng.random() < 0.05:
+        parts.insert(rng.randrange(len(parts) + 1), rng.choice(SENSITIVE))
+    return "".join(parts)[:target] + rng.choice(UNSUB)
+
+
+def batch_body(rng: random.Random, sign_id: str, first_number: int) -> bytes:
+    items = []
+    for i in range(999):
+        number = str(13_000_000_000 + first_number + i)
+        if rng.random() < 0.02:
+            number = "12" + number[2:]  # not a mainland mobile prefix
+        items.append({"endpoint": number, "message": realistic_text(rng), "sign_id": sign_id})
+    return json.dumps({"sms_message": items}, ensure_ascii=False).encode()
+
+
+def set_up(data_dir: Path) -> tuple[str, str, str, str]:
+    store = SqliteStore(data_dir / "smsgate.sqlite3")
+    project = store.create_project("bench", True, ["promotion"])
+    store.update_project(project.id, daily_cap=1000)
+    ak, sk = new_access_key(), new_secret_key()
+    store.add_access_key(project.id, ak, SecretBox.for_data_dir(data_dir).seal(sk))
+    sign = store.create_sign(project.id, "阿克米", SignType.PROMOTIONAL)
+    store.set_sign_status(project.id, sign.id, SignStatus.APPROVED)
+    store.close()
+    return project.id, ak, sk, sign.id
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smsgate", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run(url: str, project_id: str, ak: str, sk: str, bodies: list[bytes], clients: int) -> tuple[float, list[float], int]:
+    path = f"/v2/{project_id}/notifications/sms/promotion"
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+    accepted = 0
+
+    async def client() -> None:
+        nonlocal accepted
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            while not queue.empty():
+                body = queue.get_nowait()
+                headers = {"Content-Type": "application/json;charset=UTF-8"}
+                headers.update(sign_request("POST", url + path, headers, body, ak, sk))
+                started = time.perf_counter()
+                r = await http.post(path, content=body, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                r.raise_for_status()
+                accepted += sum(1 for x in r.json()["result"] if "message_id" in x)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - started, latencies, accepted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--batches", type=int, default=40, help="999-message batches per run")
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        project_id, ak, sk, sign_id = set_up(data_dir)
+        proc, url = start_server(data_dir)
+        try:
+            rates, all_latencies = [], []
+            for n in range(args.runs):
+                base = n * args.batches * 1000
+                bodies = [batch_body(rng, sign_id, base + b * 1000) for b in range(args.batches)]
+                elapsed, latencies, accepted = asyncio.run(run(url, project_id, ak, sk, bodies, args.clients))
+                rates.append(accepted / elapsed)
+                all_latencies += latencies
+                print(f"run {n + 1}: {accepted} accepted in {elapsed:.2f} s = {accepted / elapsed:,.0f} msg/s")
+            q = statistics.quantiles(all_latencies, n=100)
+            print(f"accepted messages/second (median of {args.runs} runs): {statistics.median(rates):,.0f}")
+            print(f"request latency per 999-message batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
+            print(f"server peak memory (VmHWM): {peak_rss_mib(proc.pid):.0f} MiB")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("SMSGATE_SEND_WINDOW", "00:00-24:00")
+    main()

@@ -98,6 +98,11 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run(url: str, project_id: str, ak: str, sk: str, bodies: list[bytes], clients: int) -> tuple[float, list[float], int]:
     path = f"/v2/{project_id}/notifications/sms/promotion"
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -148,6 +153,7 @@ def main() -> None:
             print(f"accepted messages/second (median of {args.runs} runs): {statistics.median(rates):,.0f}")
             print(f"request latency per 999-message batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
             print(f"server peak memory (VmHWM): {peak_rss_mib(proc.pid):.0f} MiB")
+            print(f"CPU seconds: server {cpu_seconds(proc.pid):.1f}, benchmark client {time.process_time():.1f}")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)

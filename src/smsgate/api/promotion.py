@@ -59,9 +59,7 @@ async def send_promotion(request: Request) -> JsonResponse:
         cap = context.project.daily_cap or state.settings.daily_cap
         day = datetime.now(state.settings.zone).date().isoformat()
         refusals = iter(
-            await state.write(
-                state.writer.commit_batch, project_id, request_id(request), day, cap, candidates
-            )
+            await state.commit_batch(project_id, request_id(request), day, cap, candidates)
         )
         outcomes = [next(refusals) or o if isinstance(o, NewMessage) else o for o in outcomes]
     results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]

@@ -6,11 +6,12 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from smsgate.auth.secrets import SecretBox
 from smsgate.config import Settings
 from smsgate.domain.accept import ProjectRules
+from smsgate.domain.errors import SmsgateError
 from smsgate.domain.records import Project, SignStatus
 from smsgate.domain.sensitive import default_lexicon
 from smsgate.store.sqlite import SqliteStore
@@ -25,8 +26,10 @@ class ProjectContext:
 
 
 class AppState:
-    """Reads run on the event loop (a WAL reader never waits); writes run on one thread, in
-    order, each batch one transaction, so the loop keeps screening while SQLite syncs."""
+    """Reads run on the event loop (a WAL reader never waits).  Writes go through one writer
+    connection, one transaction at a time (``_write_lock``): a batch's rows are inserted on the
+    loop and only its COMMIT (the fsync) runs on a thread, so the loop keeps screening other
+    requests while SQLite syncs."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -36,10 +39,26 @@ class AppState:
         self.secrets = SecretBox.for_data_dir(path.parent)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-writer")
         self._projects: dict[str, ProjectContext] = {}
+        self._write_lock = asyncio.Lock()
         default_lexicon()  # build the default automaton now, not on the first request
 
     async def write(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn(*args)`` (a method of ``self.writer``) on the writer thread."""
+        """Run ``fn(*args)`` (a short method of ``self.writer``) on the writer thread."""
+        async with self._write_lock:
+            return await self._in_thread(fn, *args)
+
+    async def commit_batch(self, *args: Any) -> list[SmsgateError | None]:
+        """Stage a batch on the loop, COMMIT it on the thread; see ``SqliteStore.stage_batch``."""
+        async with self._write_lock:
+            outcomes = self.writer.stage_batch(*args)
+            try:
+                await self._in_thread(self.writer.commit)
+            except BaseException:
+                self.writer.rollback()
+                raise
+            return outcomes
+
+    async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def project(self, project_id: str) -> ProjectContext | None:

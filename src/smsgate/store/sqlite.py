@@ -273,36 +273,67 @@ class SqliteStore:
         cap: int,
         candidates: Sequence[NewMessage],
     ) -> list[errors.SmsgateError | None]:
-        """Check opt-outs and the daily cap, then store the survivors, in one transaction.
+        """:meth:`stage_batch` then COMMIT: when this returns, every stored message is durable."""
+        outcomes = self.stage_batch(project_id, request_id, day, cap, candidates)
+        self.commit()
+        return outcomes
 
-        Returns, per candidate, ``None`` (stored, queued) or the refusal.  When this returns,
-        every stored message is durable (the COMMIT has been synced).
+    def stage_batch(
+        self,
+        project_id: str,
+        request_id: str,
+        day: str,
+        cap: int,
+        candidates: Sequence[NewMessage],
+    ) -> list[errors.SmsgateError | None]:
+        """Check opt-outs and the daily cap, and insert the survivors, in a transaction left
+        open for :meth:`commit` (or :meth:`rollback`).
+
+        Returns, per candidate, ``None`` (stored, queued) or the refusal.  Split from the COMMIT
+        so the server can run this part on its event loop (no GIL ping-pong with a thread
+        binding 999 rows) and only the fsync on a thread.
         """
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            return self._insert_batch(project_id, request_id, day, cap, candidates)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def commit(self) -> None:
+        self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    def _insert_batch(
+        self, project_id: str, request_id: str, day: str, cap: int, candidates: Sequence[NewMessage]
+    ) -> list[errors.SmsgateError | None]:
         if not candidates:
             return []
         numbers = sorted({c.e164 for c in candidates})
         at = now_ms()
-        with self._transaction():
-            opted = self._optouts(project_id, numbers)
-            counts = self._counts(project_id, day, numbers)
-            outcomes = _apply_caps(candidates, opted, counts, cap)
-            rows = [
-                (c.id, project_id, c.sign_id, request_id, c.e164, c.nation_code, c.text,
-                 c.fee_num, c.extend_code, c.extend_src_id, "QUEUED", at)
-                for c, refusal in zip(candidates, outcomes) if refusal is None
-            ]  # fmt: skip
-            self.db.executemany(
-                "INSERT INTO messages (id, project_id, sign_id, request_id, e164, nation_code,"
-                " text, fee_num, extend_code, extend_src_id, state, accepted_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-            touched = {row[4] for row in rows}
-            self.db.executemany(
-                "INSERT INTO daily_counts (project_id, e164, day, n) VALUES (?,?,?,?)"
-                " ON CONFLICT (project_id, e164, day) DO UPDATE SET n=excluded.n",
-                [(project_id, e164, day, counts[e164]) for e164 in touched],
-            )
+        opted = self._optouts(project_id, numbers)
+        counts = self._counts(project_id, day, numbers)
+        outcomes = _apply_caps(candidates, opted, counts, cap)
+        rows = [
+            (c.id, project_id, c.sign_id, request_id, c.e164, c.nation_code, c.text,
+             c.fee_num, c.extend_code, c.extend_src_id, "QUEUED", at)
+            for c, refusal in zip(candidates, outcomes) if refusal is None
+        ]  # fmt: skip
+        self.db.executemany(
+            "INSERT INTO messages (id, project_id, sign_id, request_id, e164, nation_code,"
+            " text, fee_num, extend_code, extend_src_id, state, accepted_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        touched = sorted({row[4] for row in rows})
+        self.db.executemany(
+            "INSERT INTO daily_counts (project_id, e164, day, n) VALUES (?,?,?,?)"
+            " ON CONFLICT (project_id, e164, day) DO UPDATE SET n=excluded.n",
+            [(project_id, e164, day, counts[e164]) for e164 in touched],
+        )
         return outcomes
 
     def _optouts(self, project_id: str, numbers: list[str]) -> set[tuple[str, str]]:
@@ -331,7 +362,11 @@ class SqliteStore:
         ).fetchone()[0]
 
     def message(self, message_id: str) -> dict | None:
-        cur = self.db.execute("SELECT * FROM messages WHERE id=?", (message_id,))
+        cur = self.db.execute(
+            "SELECT id, project_id, sign_id, request_id, e164, nation_code, text, fee_num,"
+            " extend_code, extend_src_id, state, accepted_at FROM messages WHERE id=?",
+            (message_id,),
+        )
         row = cur.fetchone()
         if row is None:
             return None

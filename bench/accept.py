@@ -4,7 +4,7 @@ Starts ``smsgate serve`` on a fresh data directory, signs every request with AK/
 does, and prints accepted messages/second (each run and the median), request latency
 percentiles and the server's peak memory.  Not a test: it asserts nothing but prints figures.
 
-    .venv/bin/python bench/accept.py [--runs 5] [--batches 40] [--clients 4]
+    .venv/bin/python bench/accept.py [--runs 5] [--batches 40] [--clients 3]
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batches", type=int, default=40, help="999-message batches per run")
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=3)
     args = parser.parse_args()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,6 +150,7 @@ def main() -> None:
                 all_latencies += latencies
                 print(f"run {n + 1}: {accepted} accepted in {elapsed:.2f} s = {accepted / elapsed:,.0f} msg/s")
             q = statistics.quantiles(all_latencies, n=100)
+            print("slowest requests (ms):", sorted(round(x * 1000) for x in all_latencies)[-8:])
             print(f"accepted messages/second (median of {args.runs} runs): {statistics.median(rates):,.0f}")
             print(f"request latency per 999-message batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
             print(f"server peak memory (VmHWM): {peak_rss_mib(proc.pid):.0f} MiB")

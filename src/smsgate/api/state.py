@@ -36,8 +36,11 @@ class AppState:
         path = settings.sqlite_path
         self.reader = SqliteStore(path, settings.sqlite_synchronous)
         self.writer = SqliteStore(path, settings.sqlite_synchronous)
+        self.writer.disable_autocheckpoint()
+        self._checkpointer = SqliteStore(path, settings.sqlite_synchronous)
         self.secrets = SecretBox.for_data_dir(path.parent)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-writer")
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-checkpoint")
         self._projects: dict[str, ProjectContext] = {}
         self._write_lock = asyncio.Lock()
         default_lexicon()  # build the default automaton now, not on the first request
@@ -84,7 +87,16 @@ class AppState:
         )
         return ProjectContext(project, rules)
 
+    async def checkpoint_forever(self, every: float = 0.5) -> None:
+        """Run WAL checkpoints beside the writer (see ``SqliteStore.disable_autocheckpoint``)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(every)
+            await loop.run_in_executor(self._background, self._checkpointer.checkpoint)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self.reader.close()
-        self.writer.close()
+        self._background.shutdown(wait=True)
+        self._checkpointer.checkpoint()
+        for store in (self.reader, self.writer, self._checkpointer):
+            store.close()

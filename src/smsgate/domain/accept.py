@@ -64,7 +64,9 @@ def screen(items: Sequence[Item], rules: ProjectRules, at_ms: int) -> list[Outco
             seen.add(key)
             outcomes.append(candidate)
         except errors.SmsgateError as refusal:
-            outcomes.append(refusal)
+            # drop the traceback: it holds this frame, whose ``outcomes`` holds the refusal, a
+            # cycle that would keep the whole batch alive until the cyclic GC ran
+            outcomes.append(refusal.with_traceback(None))
     return outcomes
 
 

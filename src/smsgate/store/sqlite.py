@@ -54,6 +54,15 @@ class SqliteStore:
     def close(self) -> None:
         self.db.close()
 
+    def disable_autocheckpoint(self) -> None:
+        """Leave WAL checkpoints to :meth:`checkpoint` on another connection, so that a commit
+        never pays for copying the WAL back into the database while it holds the write lock."""
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL frames into the database without blocking readers or the writer."""
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def _migrate(self) -> None:
         """Apply every migration newer than the database's ``user_version``, each atomically."""
         self.db.execute("BEGIN IMMEDIATE")

@@ -191,7 +191,7 @@ class SqliteStore:
             self.require_project(project_id)
             live = self.db.execute(
                 "SELECT name FROM signs WHERE project_id=? AND status<>?",
-                (project_id, SignStatus.DELETED),
+                (project_id, int(SignStatus.DELETED)),
             ).fetchall()
             if len(live) >= MAX_SIGNS_PER_PROJECT:
                 raise errors.SignQuotaReached()
@@ -200,7 +200,7 @@ class SqliteStore:
             self.db.execute(
                 "INSERT INTO signs (id, project_id, name, type, status, created_at)"
                 " VALUES (?,?,?,?,?,?)",
-                (sid, project_id, name, int(sign_type), SignStatus.PENDING, now_ms()),
+                (sid, project_id, name, int(sign_type), int(SignStatus.PENDING), now_ms()),
             )
             self._bump(project_id)
         return self.require_sign(project_id, sid)

@@ -9,6 +9,7 @@ import pytest
 
 from smsgate.domain import errors
 from smsgate.domain.records import NewMessage, SignStatus, SignType, new_message_id, now_ms
+from smsgate.store import sqlite
 from smsgate.store.sqlite import SqliteStore
 
 
@@ -27,9 +28,23 @@ def test_reopening_keeps_data_and_schema_version(tmp_path: Path) -> None:
     pid = first.create_project("p", True, ["promotion"]).id
     first.close()
     again = SqliteStore(path)
-    assert again.db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert again.db.execute("PRAGMA user_version").fetchone()[0] == len(sqlite.MIGRATIONS)
     assert again.get_project(pid).grants == frozenset({"promotion"})
     assert again.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_old_database_is_upgraded_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.sqlite3"
+    with monkeypatch.context() as m:
+        m.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:1])
+        old = SqliteStore(path)
+        pid = old.create_project("p", True, ["promotion"]).id
+        sid = old.create_sign(pid, "签名", SignType.PROMOTIONAL).id
+        old.commit_batch(pid, "req", "2026-11-25", 10, [candidate("+8613800000000", sid)])
+        old.close()
+    new = SqliteStore(path)
+    assert new.db.execute("PRAGMA user_version").fetchone()[0] == len(sqlite.MIGRATIONS)
+    assert new.db.execute("SELECT state, attempts FROM messages").fetchall() == [("QUEUED", 0)]
 
 
 def test_signature_quota_and_unique_names(store: SqliteStore) -> None:

@@ -164,6 +164,47 @@ class MessageIdInvalid(SmsgateError):
     default_message = "Parameter: message_id is invalid."
 
 
+class MessageNotFound(MessageIdInvalid):
+    status = 404
+    default_message = "The message does not exist."
+
+
+class StartTimeInvalid(SmsgateError):
+    code = "SMN.0103"
+    status = 400
+    default_message = "Parameter: start_time is invalid."
+
+
+class EndTimeInvalid(SmsgateError):
+    code = "SMN.0104"
+    status = 400
+    default_message = "Parameter: end_time is invalid."
+
+
+class TimeRangeTooLong(SmsgateError):
+    code = "SMN.0113"
+    status = 400
+    default_message = "The time range must be within 3 months."
+
+
+class TimeRangeReversed(SmsgateError):
+    code = "SMN.0114"
+    status = 400
+    default_message = "end_time must be after start_time."
+
+
+class EventTypeInvalid(SmsgateError):
+    code = "SMN.0100"
+    status = 400
+    default_message = "Parameter: event_type is invalid."
+
+
+class TopicUrnInvalid(SmsgateError):
+    code = "SMN.0005"
+    status = 400
+    default_message = "Parameter: TopicUrn is invalid."
+
+
 class EndpointDuplicate(SmsgateError):
     code = "SMN.0190"
     status = 201

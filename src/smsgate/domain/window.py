@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import time
+from datetime import datetime, time, timedelta
 
 from smsgate.domain.errors import BadRequest
 
@@ -38,6 +38,18 @@ class SendWindow:
         if self.start < self.end:
             return self.start <= minute < self.end
         return minute >= self.start or minute < self.end
+
+    @property
+    def always(self) -> bool:
+        return (self.start, self.end) == (0, 24 * 60)
+
+    def next_open(self, now: datetime) -> datetime:
+        """``now`` if the window is open, else the moment it next opens (``now`` is aware, in
+        the window's time zone)."""
+        if self.is_open(now.time()):
+            return now
+        opening = now.replace(hour=self.start // 60, minute=self.start % 60, second=0, microsecond=0)
+        return opening if opening > now else opening + timedelta(days=1)
 
     def __str__(self) -> str:
         return f"{self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"

@@ -8,7 +8,8 @@ by a single thread (see ``api.state``), so a batch is one transaction and one fs
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from smsgate.domain.records import (
 )
 
 MAX_SIGNS_PER_PROJECT = 10
-MIGRATIONS = ("schema.sql",)
+MIGRATIONS = ("schema.sql", "schema_2.sql")
 
 _PROJECT_COLUMNS = "id, name, enterprise, grants, daily_cap, send_window, version, created_at"
 _SIGN_COLUMNS = "id, project_id, name, type, status, reply, created_at"
@@ -81,8 +82,8 @@ class SqliteStore:
             self.db.execute("ROLLBACK")
             raise
 
-    def _transaction(self):
-        return _Transaction(self.db)
+    def _transaction(self) -> AbstractContextManager[None]:
+        return transaction(self.db)
 
     def ping(self) -> bool:
         return self.db.execute("SELECT 1").fetchone() == (1,)
@@ -373,7 +374,8 @@ class SqliteStore:
     def message(self, message_id: str) -> dict | None:
         cur = self.db.execute(
             "SELECT id, project_id, sign_id, request_id, e164, nation_code, text, fee_num,"
-            " extend_code, extend_src_id, state, accepted_at FROM messages WHERE id=?",
+            " extend_code, extend_src_id, state, accepted_at, attempts, channel, submitted_at,"
+            " done_at, status_desc FROM messages WHERE id=?",
             (message_id,),
         )
         row = cur.fetchone()
@@ -401,14 +403,19 @@ def _apply_caps(
     return outcomes
 
 
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception."""
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception.
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+    Inside a transaction already open it only joins it, so that several store methods can be
+    composed into one atomic change (a receipt and the callback event it causes)."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -1,0 +1,79 @@
+"""Posting queued events to customers' URLs: signed, retried with exponential backoff from the
+persisted outbox, given up after a documented number of attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from smsgate.callbacks.events import SIGNATURE_HEADER, signature
+from smsgate.store.outbox import OutboxStore, Pending
+
+log = logging.getLogger("smsgate.callbacks")
+
+MAX_ATTEMPTS = 10  # 2 s, 4 s, ... capped at 10 min: about 25 minutes of trying in all
+FIRST_BACKOFF_MS = 2_000
+MAX_BACKOFF_MS = 600_000
+TIMEOUT_S = 10.0
+
+Write = Callable[..., Awaitable[Any]]
+
+
+def backoff_ms(attempts: int) -> int:
+    """Delay before attempt ``attempts + 1`` (``attempts`` already made)."""
+    return min(FIRST_BACKOFF_MS * 2 ** max(attempts - 1, 0), MAX_BACKOFF_MS)
+
+
+class Poster:
+    def __init__(self, write: Write, outbox: OutboxStore, secret_for: Callable[[str], str],
+                 http: httpx.AsyncClient | None = None) -> None:
+        self._write = write
+        self._outbox = outbox
+        self._secret_for = secret_for
+        self._http = http or httpx.AsyncClient(timeout=TIMEOUT_S)
+
+    async def run(self, idle: float = 0.5) -> None:
+        while True:
+            if not await self.run_once():
+                await asyncio.sleep(idle)
+
+    async def run_once(self, now: int | None = None) -> int:
+        """Post every due event once; returns how many were tried."""
+        now = now or time.time_ns() // 1_000_000
+        pending = await self._write(self._outbox.due, now, 200)
+        if not pending:
+            return 0
+        outcomes = await asyncio.gather(*(self._post(p) for p in pending))
+        done = [p.id for p, err in zip(pending, outcomes) if err is None]
+        retries, failed = [], []
+        for p, err in zip(pending, outcomes):
+            if err is None:
+                continue
+            if p.attempts + 1 >= MAX_ATTEMPTS:
+                failed.append((p.id, err))
+            else:
+                retries.append((p.id, now + backoff_ms(p.attempts + 1), err))
+        await self._write(self._outbox.settle, done, retries, failed)
+        return len(pending)
+
+    async def _post(self, event: Pending) -> str | None:
+        """None when the customer took it (2xx), else why not."""
+        headers = {
+            "Content-Type": "application/json;charset=UTF-8",
+            SIGNATURE_HEADER: signature(self._secret_for(event.project_id), int(time.time()), event.body),
+        }
+        try:
+            r = await self._http.post(event.url, content=event.body, headers=headers)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"[:200]
+        if 200 <= r.status_code < 300:
+            return None
+        return f"HTTP {r.status_code}"
+
+    async def close(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,203 @@
+"""The worker loop: claim queued messages, hold them outside the sending window, submit their
+parts through a channel, retry what failed for a passing reason, and settle receipts.
+
+The store is the queue of record: everything the dispatcher knows it writes there, in batches,
+through the single ``write`` gate the API uses too, so the loop can be killed at any point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from smsgate.callbacks.events import reply_event, status_event
+from smsgate.dispatch.channel import ChannelError, Inbound, Submit
+from smsgate.dispatch.router import Router
+from smsgate.domain.window import SendWindow
+from smsgate.smpp.parts import build_parts
+from smsgate.store.delivery import EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted
+from smsgate.store.outbox import OutboxStore
+from smsgate.store.sqlite import transaction
+
+log = logging.getLogger("smsgate.dispatch")
+
+Write = Callable[..., Awaitable[Any]]
+OPT_OUT_WORDS = frozenset({"r", "t", "td", "n", "stop", "退订"})
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    batch: int = 500  # messages claimed at a time
+    lease_ms: int = 60_000  # how long a claim lasts if this process dies
+    validity_ms: int = 72 * 3_600_000  # a message not submitted by then is EXPIRED
+    first_retry_ms: int = 1_000
+    max_retry_ms: int = 300_000
+    poll_s: float = 0.2  # idle wait when nothing is due
+    flush_s: float = 0.05  # how often receipts are written
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        write: Write,
+        delivery: DeliveryStore,
+        outbox: OutboxStore,
+        router: Router,
+        window_for: Callable[[str], SendWindow],
+        zone: ZoneInfo,
+        settings: DispatchSettings = DispatchSettings(),
+    ) -> None:
+        self._write = write
+        self._delivery = delivery
+        self._outbox = outbox
+        self._router = router
+        self._window_for = window_for
+        self._zone = zone
+        self.settings = settings
+        self._inbound: list[Inbound] = []
+        self._submitted: list[PartSubmitted] = []
+        for channel in router.channels:
+            channel.on_inbound(self._inbound.append)
+
+    # --- the loops ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Dispatch until cancelled, settling receipts on the side."""
+        settle = asyncio.create_task(self._settle_forever())
+        try:
+            while True:
+                if not await self.step():
+                    await asyncio.sleep(self.settings.poll_s)
+        finally:
+            settle.cancel()
+            await self.flush()
+
+    async def _settle_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.flush_s)
+            await self.flush()
+
+    async def step(self, now: int | None = None) -> int:
+        """Claim one batch and try every message in it once; returns how many were claimed."""
+        now = now or now_ms()
+        claimed = await self._write(self._delivery.claim, now, self.settings.batch, self.settings.lease_ms)
+        if not claimed:
+            return 0
+        sendable = await self._hold_or_expire(claimed, now)
+        await asyncio.gather(*(self._send(m) for m in sendable))
+        await self.flush()
+        return len(claimed)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Run steps until nothing is due (tests and one-shot workers wait on this)."""
+        deadline = time.monotonic() + timeout
+        while await self.step():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the queue did not drain")
+        await self.flush()
+
+    # --- sending -----------------------------------------------------------------------------
+
+    async def _hold_or_expire(self, claimed: list[Claimed], now: int) -> list[Claimed]:
+        local = datetime.fromtimestamp(now / 1000, self._zone)
+        held: dict[int, list[str]] = {}
+        sendable: list[Claimed] = []
+        for m in claimed:
+            if now - m.accepted_at > self.settings.validity_ms:
+                await self._finish(m.id, EXPIRED, "EXPIRED", now)
+                continue
+            opens = self._window_for(m.project_id).next_open(local)
+            if opens > local:
+                held.setdefault(int(opens.timestamp() * 1000), []).append(m.id)
+            else:
+                sendable.append(m)
+        for until, ids in held.items():
+            await self._write(self._delivery.hold, ids, until)
+        return sendable
+
+    async def _send(self, m: Claimed) -> None:
+        channel = self._router.pick(m.e164)
+        if channel is None:
+            await self._retry(m, "no channel is up for this number")
+            return
+        parts = build_parts(m.text, reference=os.urandom(1)[0])
+        source = channel.source_address(m.extend_src_id)
+        try:
+            for part in parts:
+                if part.index in m.done_parts:
+                    continue
+                carrier_id = await channel.submit(
+                    Submit(source, m.e164.lstrip("+"), part.short_message, part.esm_class, part.data_coding)
+                )
+                self._submitted.append(
+                    PartSubmitted(m.id, part.index, part.total, channel.name, carrier_id,
+                                  channel.id_keys(carrier_id), now_ms())
+                )
+        except ChannelError as exc:
+            if exc.transient:
+                await self._retry(m, exc.reason)
+            else:
+                await self._finish(m.id, FAILED, exc.reason[:64], now_ms())
+
+    async def _retry(self, m: Claimed, reason: str) -> None:
+        delay = min(self.settings.first_retry_ms * 2 ** m.attempts, self.settings.max_retry_ms)
+        await self._write(self._delivery.retry, m.id, now_ms() + delay, reason[:64])
+
+    async def _finish(self, message_id: str, state: str, desc: str, at: int) -> None:
+        await self._write(self._finish_and_notify, message_id, state, desc, at)
+
+    def _finish_and_notify(self, message_id: str, state: str, desc: str, at: int) -> None:
+        with transaction(self._delivery.db):
+            final = self._delivery.finish(message_id, state, desc, at)
+            if final is not None:
+                self._notify([final], at)
+
+    # --- receipts and replies ----------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write what the SMSC answered and what it sent back, in one go each."""
+        submitted, self._submitted = self._submitted, []
+        if submitted:
+            await self._write(self._delivery.record_parts, submitted)
+        inbound, self._inbound[:] = list(self._inbound), []
+        if inbound:
+            await self._write(self._settle, inbound)
+
+    def _settle(self, inbound: list[Inbound]) -> None:
+        """(On the writer.) Apply receipts and replies, and queue the events they cause, in one
+        transaction: an event is queued exactly when the change it reports is stored."""
+        at = now_ms()
+        receipts = [(i.channel, i.receipt_keys, i.stat or "", i.err, i.done_at or at)
+                    for i in inbound if i.is_receipt]
+        with transaction(self._delivery.db):
+            if receipts:
+                self._notify(self._delivery.apply_receipts(receipts), at)
+            for reply in (i for i in inbound if not i.is_receipt):
+                self._reply(reply, at)
+
+    def _notify(self, finals: list[Final], at: int) -> None:
+        events = [(f.project_id, *status_event(f)) for f in finals]
+        self._outbox.enqueue(events, at)
+
+    def _reply(self, mo: Inbound, at: int) -> None:
+        e164 = mo.source if mo.source.startswith("+") else f"+{mo.source}"
+        origin = self._delivery.record_reply(e164, mo.text, at)
+        if origin is None:
+            log.info("reply from an unknown number dropped")
+            return
+        project_id, sign_id, nation_code = origin
+        body = reply_event(sign_id, nation_code, e164, mo.text, at)
+        self._outbox.enqueue([(project_id, "sms_reply_event", body)], at)
+        if mo.text.strip().casefold() in OPT_OUT_WORDS:
+            self._delivery.opt_out(project_id, sign_id, e164, at)

@@ -1,0 +1,100 @@
+"""Callback subscriptions and the persisted outbox of events waiting to be posted."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from smsgate.store.sqlite import transaction
+
+EVENT_TYPES = ("sms_success_event", "sms_fail_event", "sms_reply_event")
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    id: int
+    project_id: str
+    url: str
+    body: bytes
+    attempts: int
+
+
+class OutboxStore:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    # --- subscriptions -----------------------------------------------------------------------
+
+    def subscriptions(self, project_id: str, event_type: str | None = None) -> list[tuple[str, str]]:
+        """(event_type, topic_urn) of a project, optionally of one event type."""
+        sql = "SELECT event_type, topic_urn FROM callbacks WHERE project_id=?"
+        params: tuple = (project_id,)
+        if event_type:
+            sql, params = sql + " AND event_type=?", (project_id, event_type)
+        return [tuple(row) for row in self.db.execute(sql + " ORDER BY event_type", params)]
+
+    def subscribe(self, project_id: str, callbacks: Sequence[tuple[str, str]]) -> None:
+        """Set (event_type -> topic_urn); an empty topic_urn removes the subscription."""
+        with transaction(self.db):
+            for event_type, urn in callbacks:
+                if urn:
+                    self.db.execute(
+                        "INSERT INTO callbacks (project_id, event_type, topic_urn) VALUES (?,?,?)"
+                        " ON CONFLICT (project_id, event_type) DO UPDATE SET topic_urn=excluded.topic_urn",
+                        (project_id, event_type, urn),
+                    )
+                else:
+                    self.db.execute(
+                        "DELETE FROM callbacks WHERE project_id=? AND event_type=?",
+                        (project_id, event_type),
+                    )
+
+    # --- the outbox --------------------------------------------------------------------------
+
+    def enqueue(self, events: Iterable[tuple[str, str, bytes]], now: int) -> int:
+        """Queue (project_id, event_type, body) for every subscribed URL; in the caller's
+        transaction, so an event is queued exactly when the state change it reports commits."""
+        rows = []
+        urls: dict[tuple[str, str], str | None] = {}
+        for project_id, event_type, body in events:
+            key = (project_id, event_type)
+            if key not in urls:
+                row = self.db.execute(
+                    "SELECT topic_urn FROM callbacks WHERE project_id=? AND event_type=?", key
+                ).fetchone()
+                urls[key] = row[0] if row and row[0].startswith(("http://", "https://")) else None
+            if urls[key]:
+                rows.append((project_id, urls[key], body, now, "PENDING", now))
+        self.db.executemany(
+            "INSERT INTO outbox (project_id, url, body, next_attempt_at, state, created_at)"
+            " VALUES (?,?,?,?,?,?)",
+            rows,
+        )
+        return len(rows)
+
+    def due(self, now: int, limit: int) -> list[Pending]:
+        rows = self.db.execute(
+            "SELECT id, project_id, url, body, attempts FROM outbox"
+            " WHERE state='PENDING' AND next_attempt_at<=? ORDER BY next_attempt_at, id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [Pending(*row) for row in rows]
+
+    def settle(self, done: Sequence[int], retries: Sequence[tuple[int, int, str]],
+               failed: Sequence[tuple[int, str]]) -> None:
+        """Record a round of posts: delivered, to retry at a time, given up."""
+        with transaction(self.db):
+            self.db.executemany("UPDATE outbox SET state='DONE', attempts=attempts+1 WHERE id=?",
+                                [(i,) for i in done])
+            self.db.executemany(
+                "UPDATE outbox SET attempts=attempts+1, next_attempt_at=?, last_error=? WHERE id=?",
+                [(at, err, i) for i, at, err in retries],
+            )
+            self.db.executemany(
+                "UPDATE outbox SET state='FAILED', attempts=attempts+1, last_error=? WHERE id=?",
+                [(err, i) for i, err in failed],
+            )
+
+    def depth(self) -> int:
+        return self.db.execute("SELECT count(*) FROM outbox WHERE state='PENDING'").fetchone()[0]

@@ -1,0 +1,186 @@
+"""The dispatcher against an in-memory channel and the real store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
+from smsgate.dispatch.router import Router
+from smsgate.domain import segments
+from smsgate.domain.records import NewMessage, new_message_id, now_ms
+from smsgate.domain.window import SendWindow
+from smsgate.store.delivery import DeliveryStore
+from smsgate.store.outbox import OutboxStore
+from tests.conftest import UNSUB, World
+from tests.dispatch.fakes import FakeChannel
+
+ALWAYS = SendWindow.parse("00:00-24:00")
+NEVER_NOW = SendWindow.parse("03:00-03:01")
+
+
+def queue(world: World, *texts: str, e164: str = "+8613800138000") -> list[str]:
+    at = now_ms()
+    cands = [
+        NewMessage(new_message_id(at), world.sign_id, e164, "+86", f"【阿克米】{t}", segments.fee_num(f"【阿克米】{t}"), "ext-1", None)
+        for t in texts
+    ]
+    outcomes = world.store.commit_batch(world.project_id, "req", "2026-11-25", 100, cands)
+    assert outcomes == [None] * len(cands)
+    return [c.id for c in cands]
+
+
+async def write(fn, *args):
+    return fn(*args)
+
+
+def dispatcher(world: World, *channels: FakeChannel, window: SendWindow = ALWAYS, **settings) -> Dispatcher:
+    db = world.store.db
+    routes = [(c, ["*"]) for c in channels]
+    return Dispatcher(write, DeliveryStore(db), OutboxStore(db), Router(routes), lambda _p: window,
+                      world.settings.zone, DispatchSettings(**settings))
+
+
+def state(world: World, message_id: str) -> str:
+    return world.store.message(message_id)["state"]
+
+
+async def test_a_message_is_submitted_then_delivered_and_reported(world: World) -> None:
+    OutboxStore(world.store.db).subscribe(world.project_id, [("sms_success_event", "http://127.0.0.1:9/cb")])
+    channel = FakeChannel()
+    d = dispatcher(world, channel)
+    [mid] = queue(world, f"周末特惠{UNSUB}")
+    await d.drain()
+    assert state(world, mid) == "SUBMITTED"
+    [(carrier_id, part)] = channel.sent
+    assert part.destination == "8613800138000" and part.source == "10690000"
+    assert part.data_coding == 8 and part.esm_class == 0
+    assert part.short_message.decode("utf-16-be") == f"【阿克米】周末特惠{UNSUB}"
+    channel.receipt("000" + carrier_id.lower(), "DELIVRD")  # another spelling of the same id
+    await d.flush()
+    assert state(world, mid) == "DELIVERED"
+    [(body,)] = world.store.db.execute("SELECT body FROM outbox").fetchall()
+    event = json.loads(body)
+    assert event["event_type"] == "sms_success_event" and event["message_id"] == mid
+    assert (event["status"], event["status_desc"], event["mobile"]) == (1, "DELIVRD", "13800138000")
+    assert event["extend_code"] == "ext-1" and event["deliver_time"].endswith("Z")
+
+
+async def test_a_long_message_goes_in_parts_and_the_worst_part_wins(world: World) -> None:
+    channel = FakeChannel()
+    d = dispatcher(world, channel)
+    text = "惠" * 150 + UNSUB
+    [mid] = queue(world, text)
+    await d.drain()
+    fee = world.store.message(mid)["fee_num"]
+    assert len(channel.sent) == fee == 3
+    udhs = [p.short_message[:6] for _, p in channel.sent]
+    assert [u[5] for u in udhs] == [1, 2, 3] and len({u[3] for u in udhs}) == 1
+    assert all(p.esm_class == 0x40 for _, p in channel.sent)
+    channel.receipt(channel.sent[0][0], "DELIVRD")
+    channel.receipt(channel.sent[1][0], "UNDELIV")
+    await d.flush()
+    assert state(world, mid) == "SUBMITTED"  # a part is still out
+    channel.receipt(channel.sent[2][0], "DELIVRD")
+    await d.flush()
+    row = world.store.message(mid)
+    assert (row["state"], row["status_desc"]) == ("FAILED", "UNDELIV")
+
+
+async def test_outside_the_window_nothing_is_sent_and_the_message_waits(world: World) -> None:
+    channel = FakeChannel()
+    d = dispatcher(world, channel, window=NEVER_NOW)
+    [mid] = queue(world, f"夜间活动{UNSUB}")
+    await d.drain()
+    assert channel.sent == [] and state(world, mid) == "QUEUED"
+    due = world.store.db.execute("SELECT next_attempt_at FROM messages WHERE id=?", (mid,)).fetchone()[0]
+    assert due > now_ms()  # not before the window opens
+    await d.step(now=due)  # the window is open then
+    assert len(channel.sent) == 1
+
+
+async def test_throttling_is_retried_until_it_goes_through_once(world: World) -> None:
+    channel = FakeChannel()
+    channel.throttle_next = 2
+    d = dispatcher(world, channel, first_retry_ms=1)
+    [mid] = queue(world, f"限时{UNSUB}")
+    for _ in range(4):
+        await d.step(now=now_ms() + 10_000)
+    assert len(channel.sent) == 1 and state(world, mid) == "SUBMITTED"
+    assert world.store.db.execute("SELECT attempts FROM messages").fetchone()[0] == 2
+
+
+async def test_a_refused_part_fails_the_message(world: World) -> None:
+    channel = FakeChannel()
+    channel.refuse_next = 1
+    d = dispatcher(world, channel)
+    [mid] = queue(world, f"限时{UNSUB}")
+    await d.drain()
+    row = world.store.message(mid)
+    assert (row["state"], row["status_desc"]) == ("FAILED", "ESME_RINVDSTADR")
+
+
+async def test_failover_to_another_channel_when_one_is_down(world: World) -> None:
+    down, backup = FakeChannel("primary", up=False), FakeChannel("backup")
+    d = dispatcher(world, down, backup)
+    [mid] = queue(world, f"限时{UNSUB}")
+    await d.drain()
+    assert down.sent == [] and len(backup.sent) == 1
+    assert world.store.db.execute("SELECT channel FROM messages WHERE id=?", (mid,)).fetchone() == ("backup",)
+
+
+async def test_a_dead_owners_claim_is_taken_over_without_resending_answered_parts(world: World) -> None:
+    channel = FakeChannel()
+    [mid] = queue(world, "惠" * 150 + UNSUB)
+    delivery = DeliveryStore(world.store.db)
+    [claimed] = delivery.claim(now_ms(), 10, lease_ms=1_000)
+    # the dead owner had part 1 answered and stored before it died
+    from smsgate.store.delivery import PartSubmitted
+
+    delivery.record_parts([PartSubmitted(mid, 1, 3, "fake", "FF01", ("ff01",), now_ms())])
+    d = dispatcher(world, channel)
+    assert await d.step() == 0  # the lease still holds
+    await d.step(now=now_ms() + 2_000)  # it ran out
+    assert [p.short_message[5] for _, p in channel.sent] == [2, 3]
+    assert state(world, mid) == "SUBMITTED"
+
+
+async def test_a_message_past_its_validity_expires(world: World) -> None:
+    OutboxStore(world.store.db).subscribe(world.project_id, [("sms_fail_event", "http://127.0.0.1:9/cb")])
+    channel = FakeChannel()
+    d = dispatcher(world, channel, validity_ms=1_000)
+    [mid] = queue(world, f"限时{UNSUB}")
+    world.store.db.execute("UPDATE messages SET accepted_at=accepted_at-5000")
+    await d.drain()
+    assert channel.sent == [] and state(world, mid) == "EXPIRED"
+    [(body,)] = world.store.db.execute("SELECT body FROM outbox").fetchall()
+    assert json.loads(body)["event_type"] == "sms_fail_event"
+
+
+@pytest.mark.parametrize("reply", ["TD", " td ", "退订", "Stop", "R"])
+async def test_an_unsubscribe_reply_opts_the_number_out(world: World, reply: str) -> None:
+    OutboxStore(world.store.db).subscribe(world.project_id, [("sms_reply_event", "https://example.invalid/mo")])
+    channel = FakeChannel()
+    d = dispatcher(world, channel)
+    queue(world, f"限时{UNSUB}")
+    await d.drain()
+    channel.mo("8613800138000", reply)
+    await d.flush()
+    assert world.store.db.execute("SELECT e164, sign_id FROM optouts").fetchall() == [("+8613800138000", world.sign_id)]
+    [(body,)] = world.store.db.execute("SELECT body FROM outbox").fetchall()
+    assert json.loads(body) | {"deliver_time": None} == {
+        "event_type": "sms_reply_event", "sign_id": world.sign_id, "nation_code": "+86",
+        "mobile": "13800138000", "reply": reply, "deliver_time": None,
+    }
+
+
+async def test_an_ordinary_reply_does_not_opt_out(world: World) -> None:
+    channel = FakeChannel()
+    d = dispatcher(world, channel)
+    queue(world, f"限时{UNSUB}")
+    await d.drain()
+    channel.mo("8613800138000", "好的，谢谢")
+    await d.flush()
+    assert world.store.db.execute("SELECT count(*) FROM optouts").fetchone()[0] == 0
+    assert world.store.db.execute("SELECT text FROM replies").fetchall() == [("好的，谢谢",)]

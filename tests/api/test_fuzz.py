@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
 
 from tests.live import LiveServer, live_server, smsgate
 
@@ -39,6 +40,9 @@ def test_every_operation_is_fuzzed(fuzz_server: tuple[LiveServer, str]) -> None:
         "/v2/{project_id}/notifications/sms_sign",
         "/v2/{project_id}/notifications/sms_sign/{sign_id}",
         "/v3/auth/tokens",
+        "/v2/{project_id}/notifications/sms/report",
+        "/v2/{project_id}/notifications/sms/message/{message_id}",
+        "/v2/{project_id}/notifications/sms/callback",
         "/healthz",
     }
     for op in ops:
@@ -50,6 +54,9 @@ def test_every_operation_is_fuzzed(fuzz_server: tuple[LiveServer, str]) -> None:
                 case.path_parameters["project_id"] = server.project_id
             response = case.call(base_url=server.url, headers={"X-Auth-Token": token}, timeout=30)
             assert response.status_code < 500, (case.method, case.path, response.text)
-            case.validate_response(response)
+            # the report's time rules (end after start, within 3 months) are not expressible
+            # in the schema, so a schema-valid report query may rightly be refused
+            lenient = [positive_data_acceptance] if case.path.endswith("/sms/report") else []
+            case.validate_response(response, excluded_checks=lenient)
 
         check()

@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import Route
 
-from smsgate.api import resources
+from smsgate.api import reports, resources
 from smsgate.api.middleware import RequestId
 from smsgate.api.openapi import document
 from smsgate.api.promotion import send_promotion
@@ -34,6 +34,10 @@ def routes() -> list[Route]:
         Route(f"{v2}/sms/promotion", send_promotion, methods=["POST"]),
         Route(f"{v2}/sms_sign", resources.list_signs, methods=["GET"]),
         Route(f"{v2}/sms_sign/{{sign_id}}", resources.delete_sign, methods=["DELETE"]),
+        Route(f"{v2}/sms/report", reports.report, methods=["GET"]),
+        Route(f"{v2}/sms/message/{{message_id}}", reports.message, methods=["GET"]),
+        Route(f"{v2}/sms/callback", reports.list_callbacks, methods=["GET"]),
+        Route(f"{v2}/sms/callback", reports.put_callbacks, methods=["PUT"]),
         Route("/v3/auth/tokens", resources.create_token, methods=["POST"]),
         Route("/healthz", resources.health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),

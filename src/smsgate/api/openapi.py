@@ -11,6 +11,7 @@ import msgspec
 
 from smsgate import __version__
 from smsgate.api import schemas
+from smsgate.store.outbox import EVENT_TYPES
 
 _REF = "#/components/schemas/{name}"
 _SECURITY = [{"token": []}, {"aksk": []}]
@@ -28,8 +29,26 @@ def _answers(ok: str, ok_status: str = "200", *extra: str) -> dict:
     return answers
 
 
-def _path_param(name: str) -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+def _path_param(name: str, **schema: object) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", **schema}}
+
+
+def _query(name: str, **schema: object) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": "string", **schema}}
+
+
+def _report_params() -> list[dict]:
+    digits = {"pattern": "^[0-9]{1,15}$"}
+    return [
+        _query("start_time", **digits),
+        _query("end_time", **digits),
+        _query("sign_id"),
+        _query("message_id", pattern="^[0-9a-f]{32}$"),
+        _query("mobile", pattern="^\\+?[0-9]{5,15}$"),
+        _query("status", enum=["0", "1", "2"]),
+        _query("offset", pattern="^[0-9]{1,9}$"),
+        _query("limit", pattern="^([1-9]|[1-9][0-9]|100)$"),
+    ]
 
 
 def _paths() -> dict:
@@ -62,6 +81,41 @@ def _paths() -> dict:
                 "security": _SECURITY,
                 "responses": _answers("RequestIdBody", "200", "404"),
             }
+        },
+        "/v2/{project_id}/notifications/sms/report": {
+            "get": {
+                "operationId": "ListSmsReport",
+                "summary": "Delivery status of sent messages, newest first (times in epoch ms).",
+                "parameters": [project, *_report_params()],
+                "security": _SECURITY,
+                "responses": _answers("ReportResponse"),
+            }
+        },
+        "/v2/{project_id}/notifications/sms/message/{message_id}": {
+            "get": {
+                "operationId": "ShowSmsMessage",
+                "summary": "One message's delivery status.",
+                "parameters": [project, _path_param("message_id", pattern="^[0-9a-f]{32}$")],
+                "security": _SECURITY,
+                "responses": _answers("MessageResponse", "200", "404"),
+            }
+        },
+        "/v2/{project_id}/notifications/sms/callback": {
+            "get": {
+                "operationId": "ListSmsCallback",
+                "summary": "The project's callback subscriptions.",
+                "parameters": [project, _query("event_type", enum=list(EVENT_TYPES))],
+                "security": _SECURITY,
+                "responses": _answers("CallbackList"),
+            },
+            "put": {
+                "operationId": "UpdateSmsCallback",
+                "summary": "Subscribe event types to an http(s) URL (or an SMN topic URN).",
+                "parameters": [project],
+                "security": _SECURITY,
+                "requestBody": {"required": True, "content": _json("CallbackUpdate")},
+                "responses": _answers("RequestIdBody"),
+            },
         },
         "/v3/auth/tokens": {
             "post": {
@@ -104,6 +158,10 @@ def document() -> dict:
         schemas.RequestIdBody,
         schemas.TokenResponse,
         schemas.Health,
+        schemas.ReportResponse,
+        schemas.MessageResponse,
+        schemas.CallbackList,
+        schemas.CallbackUpdate,
     ]
     _, components = msgspec.json.schema_components(structs, ref_template=_REF)
     return {

@@ -30,10 +30,11 @@ def iso_utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _caller(request: Request) -> tuple[AppState, str]:
+async def caller(request: Request) -> tuple[AppState, str, bytes]:
+    """The app state, the caller's project and the request body (read once, capped)."""
     state: AppState = request.app.state.smsgate
     body = await read_body(request, state.settings.max_body_bytes)
-    return state, authenticate(state, request, body)
+    return state, authenticate(state, request, body), body
 
 
 def _sign(sign: Sign) -> SmsSign:
@@ -48,7 +49,7 @@ def _sign(sign: Sign) -> SmsSign:
 
 
 async def list_signs(request: Request) -> JsonResponse:
-    state, project_id = await _caller(request)
+    state, project_id, _ = await caller(request)
     signs = [_sign(s) for s in state.reader.list_signs(project_id)]
     return JsonResponse(
         SignListResponse(request_id=request_id(request), sms_sign_count=len(signs), sms_signs=signs)
@@ -56,7 +57,7 @@ async def list_signs(request: Request) -> JsonResponse:
 
 
 async def delete_sign(request: Request) -> JsonResponse:
-    state, project_id = await _caller(request)
+    state, project_id, _ = await caller(request)
     sign_id = request.path_params["sign_id"]
     await state.write(state.writer.set_sign_status, project_id, sign_id, SignStatus.DELETED)
     return JsonResponse(RequestIdBody(request_id=request_id(request)))
@@ -64,7 +65,7 @@ async def delete_sign(request: Request) -> JsonResponse:
 
 async def create_token(request: Request) -> JsonResponse:
     """``POST /v3/auth/tokens`` signed with AK/SK: a project-scoped token in X-Subject-Token."""
-    state, project_id = await _caller(request)
+    state, project_id, _ = await caller(request)
     if "authorization" not in request.headers:
         raise errors.AuthFailed("A token is issued only to a request signed with AK/SK.")
     project = state.reader.require_project(project_id)

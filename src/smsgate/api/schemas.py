@@ -6,7 +6,7 @@ generate the OpenAPI schema (``api.openapi``).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -110,3 +110,57 @@ class TokenResponse(msgspec.Struct):
 class Health(msgspec.Struct):
     status: str
     store: str
+
+
+class ReportItem(msgspec.Struct):
+    message_id: str
+    status: int  # 0 sent without receipt, 1 delivered, 2 failed
+    sign_id: str
+    status_desc: str
+    fee_num: int
+    extend_code: str
+    nation_code: str
+    mobile: str
+    submit_time: str
+    deliver_time: str
+
+
+class ReportResponse(msgspec.Struct):
+    request_id: str
+    count: int
+    data: list[ReportItem]
+
+
+class MessageResponse(msgspec.Struct):
+    request_id: str
+    message: ReportItem
+
+
+class Subscription(msgspec.Struct, forbid_unknown_fields=True):
+    event_type: str
+    topic_urn: str
+
+
+class CallbackList(msgspec.Struct):
+    request_id: str
+    callback: list[Subscription]
+
+
+class CallbackBody(msgspec.Struct, forbid_unknown_fields=True):
+    callback: Annotated[list[Subscription], msgspec.Meta(min_length=1, max_length=3)]
+
+
+_EVENT = Literal["sms_success_event", "sms_fail_event", "sms_reply_event"]
+_URN = Annotated[str, msgspec.Meta(pattern=r"^(|urn:smn:.*|https?://[^/\s]+.*)$", max_length=2048)]
+
+
+class DocSubscription(msgspec.Struct, forbid_unknown_fields=True):
+    """Subscription as documented; decoded as plain strings so a bad event_type gets its own
+    SMN code (SMN.0100) instead of the generic one."""
+
+    event_type: _EVENT
+    topic_urn: _URN
+
+
+class CallbackUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    callback: Annotated[list[DocSubscription], msgspec.Meta(min_length=1, max_length=3)]

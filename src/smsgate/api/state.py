@@ -14,6 +14,8 @@ from smsgate.domain.accept import ProjectRules
 from smsgate.domain.errors import SmsgateError
 from smsgate.domain.records import Project, SignStatus
 from smsgate.domain.sensitive import default_lexicon
+from smsgate.store.delivery import DeliveryStore
+from smsgate.store.outbox import OutboxStore
 from smsgate.store.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -39,6 +41,9 @@ class AppState:
         self.writer.disable_autocheckpoint()
         self._checkpointer = SqliteStore(path, settings.sqlite_synchronous)
         self.secrets = SecretBox.for_data_dir(path.parent)
+        self.delivery_reader = DeliveryStore(self.reader.db)
+        self.outbox_reader = OutboxStore(self.reader.db)
+        self.outbox_writer = OutboxStore(self.writer.db)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-writer")
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-checkpoint")
         self._projects: dict[str, ProjectContext] = {}

@@ -1,0 +1,134 @@
+"""What happened to the messages (SPEC §4): the report, one message, callback subscriptions."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+
+from smsgate.api.body import decode
+from smsgate.api.resources import caller
+from smsgate.api.responses import JsonResponse, request_id
+from smsgate.api.schemas import (
+    CallbackBody,
+    CallbackList,
+    MessageResponse,
+    ReportItem,
+    ReportResponse,
+    RequestIdBody,
+    Subscription,
+)
+from smsgate.callbacks.events import iso
+from smsgate.domain import errors, phone
+from smsgate.store.delivery import ReportQuery, ReportRow
+from smsgate.store.outbox import EVENT_TYPES
+
+THREE_MONTHS_MS = 92 * 24 * 3_600_000
+MAX_LIMIT = 100
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def _int(value: str | None, error: type[errors.SmsgateError], low: int = 0, high: int | None = None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or int(value) < low or (high is not None and int(value) > high):
+        raise error()
+    return int(value)
+
+
+def report_query(params) -> ReportQuery:
+    """The report's filters, each refused with its own SMN code when malformed."""
+    now = int(time.time() * 1000)
+    end = _int(params.get("end_time"), errors.EndTimeInvalid) or now
+    start = _int(params.get("start_time"), errors.StartTimeInvalid)
+    start = end - THREE_MONTHS_MS if start is None else start
+    if end <= start:
+        raise errors.TimeRangeReversed()
+    if end - start > THREE_MONTHS_MS:
+        raise errors.TimeRangeTooLong()
+    message_id = params.get("message_id") or None
+    if message_id is not None and not _HEX32.fullmatch(message_id):
+        raise errors.MessageIdInvalid()
+    mobile = params.get("mobile") or None
+    return ReportQuery(
+        start=start,
+        end=end,
+        sign_id=params.get("sign_id") or None,
+        message_id=message_id,
+        e164=_e164(mobile) if mobile else None,
+        status=_int(params.get("status"), errors.BadRequest, 0, 2),
+        offset=_int(params.get("offset"), errors.OffsetLimitInvalid) or 0,
+        limit=_int(params.get("limit"), errors.OffsetLimitInvalid, 1, MAX_LIMIT) or MAX_LIMIT,
+    )
+
+
+def _e164(mobile: str) -> str:
+    """The number searched for; one that is not valid is searched as written (finds nothing)."""
+    try:
+        return phone.normalize(mobile).e164
+    except errors.EndpointInvalid:
+        return mobile
+
+
+def _item(row: ReportRow) -> ReportItem:
+    return ReportItem(
+        message_id=row.message_id,
+        status=row.status,
+        sign_id=row.sign_id,
+        status_desc=row.status_desc or "",
+        fee_num=row.fee_num,
+        extend_code=row.extend_code or "",
+        nation_code=row.nation_code,
+        mobile=row.e164.removeprefix(row.nation_code),
+        submit_time=iso(row.submitted_at) or "",
+        deliver_time=iso(row.done_at) or "",
+    )
+
+
+async def report(request: Request) -> JsonResponse:
+    state, project_id, _ = await caller(request)
+    count, rows = state.delivery_reader.report(project_id, report_query(request.query_params))
+    return JsonResponse(ReportResponse(request_id(request), count, [_item(r) for r in rows]))
+
+
+async def message(request: Request) -> JsonResponse:
+    state, project_id, _ = await caller(request)
+    message_id = request.path_params["message_id"]
+    if not _HEX32.fullmatch(message_id):
+        raise errors.MessageIdInvalid()
+    row = state.delivery_reader.report_row(project_id, message_id)
+    if row is None:
+        raise errors.MessageNotFound()
+    return JsonResponse(MessageResponse(request_id(request), _item(row)))
+
+
+async def list_callbacks(request: Request) -> JsonResponse:
+    state, project_id, _ = await caller(request)
+    event_type = request.query_params.get("event_type") or None
+    if event_type is not None and event_type not in EVENT_TYPES:
+        raise errors.EventTypeInvalid()
+    subs = state.outbox_reader.subscriptions(project_id, event_type)
+    return JsonResponse(CallbackList(request_id(request), [Subscription(e, u) for e, u in subs]))
+
+
+async def put_callbacks(request: Request) -> JsonResponse:
+    state, project_id, raw = await caller(request)
+    body = decode(raw, CallbackBody)
+    for sub in body.callback:
+        if sub.event_type not in EVENT_TYPES:
+            raise errors.EventTypeInvalid()
+        _check_urn(sub.topic_urn)
+    await state.write(state.outbox_writer.subscribe, project_id, [(s.event_type, s.topic_urn) for s in body.callback])
+    return JsonResponse(RequestIdBody(request_id(request)))
+
+
+def _check_urn(urn: str) -> None:
+    """An http(s) URL we will post to, an SMN topic URN (kept, not posted), or "" to unsubscribe."""
+    if urn == "" or urn.startswith("urn:smn:"):
+        return
+    parts = urlsplit(urn)
+    if parts.scheme not in ("http", "https") or not parts.hostname or len(urn) > 2048:
+        raise errors.TopicUrnInvalid()
+

@@ -1,0 +1,661 @@
+"""Our side of a carrier link: an asyncio SMPP 3.4 ESME client (transceiver, or tx+rx binds).
+
+Written by hand: no maintained asyncio SMPP client library exists on PyPI (smpplib is blocking
+and owns its socket, Jasmin's client is Twisted, the asyncio ones are unmaintained), and the part
+of the protocol an ESME needs is small once the codec (:mod:`smsgate.smpp.pdu`) exists.
+
+Two layers, as aiosmtpd separates protocol from hooks:
+
+* :class:`_Link` is one TCP connection and its bind: framing, sequence numbers, per-request
+  timeouts, enquire_link, and the answers the protocol itself requires (enquire_link_resp,
+  unbind_resp, generic_nack).  Its states and their transitions live in ``_TRANSITIONS``.
+* :class:`SmppChannel` decides what the traffic means: it reconnects with backoff, limits the
+  window, the TPS and the pace after throttling, maps submit_sm_resp statuses to
+  :class:`ChannelError`, and turns deliver_sm into :class:`Inbound` for the dispatcher.
+
+Abuse limits are built in: the codec refuses PDUs over ``MAX_PDU``; every request has a deadline;
+a link that stops answering enquire_link is dropped; a stream whose framing cannot be trusted is
+dropped rather than resynchronised.  Logs name the channel, sequence numbers and statuses,
+never message text or phone numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from smsgate.dispatch.channel import ChannelError, Inbound, Submit
+from smsgate.smpp import dlr
+from smsgate.smpp.parts import decode_text
+from smsgate.smpp.pdu import (CommandId, Pdu, PduError, Status, Tag, decode, encode, generic_nack,
+                              pdu_length, response_to)
+from smsgate.smpp.throttle import Pause, TokenBucket
+
+__all__ = ["SessionStats", "SmppChannel", "SmppConfig", "State"]
+
+log = logging.getLogger("smsgate.smpp")
+
+_RESP = 0x80000000
+_MAX_SEQUENCE = 0x7FFFFFFF
+ESME_RX_P_APPN = 0x64  # "ESME receiver permanent app error": we can never use this deliver_sm
+ESME_RX_T_APPN = 0x65  # "ESME receiver temporary app error": send it again later
+
+_THROTTLING = frozenset({Status.ESME_RTHROTTLED, Status.ESME_RMSGQFUL})
+# Refusals that will not change on retry: the message itself is wrong for this carrier.  Every
+# other status (ESME_RSYSERR, ESME_RINVBNDSTS, vendor codes 0x400-0x4FF, ...) is transient, so a
+# part is retried until its validity ends rather than failed by a status we do not know.
+_PERMANENT = frozenset({
+    Status.ESME_RINVMSGLEN, Status.ESME_RINVCMDLEN, Status.ESME_RINVPRTFLG,
+    Status.ESME_RINVREGDLVFLG, Status.ESME_RINVSRCADR, Status.ESME_RINVDSTADR,
+    Status.ESME_RINVESMCLASS, Status.ESME_RSUBMITFAIL, Status.ESME_RINVSRCTON,
+    Status.ESME_RINVSRCNPI, Status.ESME_RINVDSTTON, Status.ESME_RINVDSTNPI,
+    Status.ESME_RINVSERTYP, Status.ESME_RINVSCHED, Status.ESME_RINVEXPIRY,
+    Status.ESME_RINVTLVSTREAM, Status.ESME_ROPTPARNOTALLWD, Status.ESME_RINVPARLEN,
+    Status.ESME_RMISSINGOPTPARAM, Status.ESME_RINVOPTPARAMVAL,
+})  # fmt: skip
+_RECEIPT_ID = re.compile(r"(?<!\S)id\s*:\s*(\S+)", re.I)
+
+
+def _status_name(status: int) -> str:
+    try:
+        return Status(status).name
+    except ValueError:
+        return f"0x{status:08x}"
+
+
+# --- configuration and counters -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SmppConfig:
+    """One carrier link.  Times are seconds.
+
+    ``source_ton``/``source_npi`` None means "by the address": letters → alphanumeric (5/0),
+    a leading '+' → international (1/1), digits → unknown/ISDN (0/1), which is what SMSCs
+    expect of service numbers such as 106xxxx.  ``receipt_tz`` is the zone the SMSC writes
+    receipt dates in (SMPP gives none; Chinese carriers use local time, UTC+8).
+    """
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str = ""
+    source_addr: str = ""  # our sender; extend_src_id digits are appended (source_address())
+    source_ton: int | None = None
+    source_npi: int | None = None
+    window: int = 64  # outstanding submit_sm at most
+    tps: float = 0  # per-connection submits per second, 0 = unlimited
+    response_timeout: float = 10.0
+    enquire_link_interval: float = 30.0
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+    throttle_backoff: float = 1.0  # pause after ESME_RTHROTTLED / ESME_RMSGQFUL, doubling ...
+    throttle_backoff_max: float = 30.0  # ... while they continue, up to this
+    bind: str = "transceiver"  # or "tx+rx": a transmitter for submits, a receiver for deliver_sm
+    receipt_tz: str = "Asia/Shanghai"
+    close_timeout: float = 2.0  # how long close() waits for unbind_resp
+
+    def __post_init__(self) -> None:
+        """Fail at start-up, not at the first bind, on what the SMSC could never accept."""
+        if self.bind not in ("transceiver", "tx+rx"):
+            raise ValueError(f"bind must be 'transceiver' or 'tx+rx', not {self.bind!r}")
+        for name, limit in (("system_id", 15), ("password", 8), ("system_type", 12)):
+            if len(getattr(self, name)) > limit:
+                raise ValueError(f"{name} is longer than SMPP's {limit} characters")
+        if self.window < 1 or self.response_timeout <= 0 or self.enquire_link_interval <= 0:
+            raise ValueError("window, response_timeout and enquire_link_interval must be positive")
+
+
+@dataclass(slots=True)
+class SessionStats:
+    """Counters for metrics; plain ints, read at will."""
+
+    submitted: int = 0  # submit_sm accepted (ESME_ROK)
+    submit_errors: int = 0  # submits that raised ChannelError, for any reason
+    receipts: int = 0
+    mo: int = 0
+    reconnects: int = 0  # connection attempts after a lost or failed one
+    window_in_use: int = 0  # submits holding a window slot now
+
+
+# --- one connection -----------------------------------------------------------------------------
+
+
+class State(Enum):
+    CLOSED = "closed"
+    CONNECTING = "connecting"
+    BINDING = "binding"
+    BOUND = "bound"
+    UNBINDING = "unbinding"
+
+
+_TRANSITIONS: dict[State, frozenset[State]] = {
+    State.CLOSED: frozenset({State.CONNECTING}),
+    State.CONNECTING: frozenset({State.BINDING, State.CLOSED}),
+    State.BINDING: frozenset({State.BOUND, State.CLOSED}),
+    State.BOUND: frozenset({State.UNBINDING, State.CLOSED}),
+    State.UNBINDING: frozenset({State.CLOSED}),
+}
+
+
+class LinkLost(Exception):
+    """The connection ended (or misbehaved) before the request was answered."""
+
+
+class BindRefused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(_status_name(status))
+        self.status = status
+
+
+class _EndOfLink(Exception):
+    """Raised inside the read loop to end the connection (bad framing, unbind from the SMSC)."""
+
+
+class _Link:
+    """One TCP connection and its bind (see the module docstring).
+
+    ``on_deliver`` is called synchronously for each deliver_sm and returns the command_status
+    to answer with; the link answers after it returns, so an acknowledged message has been
+    handed over.  ``on_state`` hears every transition as it happens, so the owner never acts
+    on a stale state.
+    """
+
+    def __init__(self, config: SmppConfig, role: str, bind: CommandId,
+                 on_deliver: Callable[[Pdu], int], on_state: Callable[[_Link], None]) -> None:
+        self.config = config
+        self.role = role
+        self.label = f"{config.name}/{role}"
+        self._on_state = on_state
+        self.state = State.CLOSED
+        self.closed = asyncio.Event()
+        self._bind = bind
+        self._on_deliver = on_deliver
+        self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        self._sequence = 0
+        self._writer: asyncio.StreamWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_rx = time.monotonic()
+
+    def _move(self, new: State) -> None:
+        """The one place a link changes state; an impossible transition is a bug."""
+        if new not in _TRANSITIONS[self.state]:
+            raise RuntimeError(f"{self.label}: {self.state.name} -> {new.name}")
+        log.debug("%s: %s -> %s", self.label, self.state.name, new.name)
+        self.state = new
+        self._on_state(self)
+
+    # --- lifecycle ---
+
+    async def open(self) -> None:
+        """Connect and bind.  Raises OSError, TimeoutError, LinkLost or BindRefused, and leaves
+        the link CLOSED whenever it raises (including on cancellation)."""
+        self._move(State.CONNECTING)
+        try:
+            await self._connect()
+            resp = await self.request(self._bind, self._bind_fields())
+            if resp.status or resp.command_id == CommandId.GENERIC_NACK:
+                raise BindRefused(resp.status)
+            if self.state is not State.BINDING:  # dropped between bind_resp and now
+                raise LinkLost("closed while binding")
+        except BaseException as exc:
+            self.drop(f"bind failed: {exc!r}")
+            raise
+        self._move(State.BOUND)
+        self._tasks.append(asyncio.create_task(self._keepalive()))
+        log.info("%s: bound", self.label)
+
+    async def _connect(self) -> None:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.config.host, self.config.port), self.config.response_timeout)
+        if self.state is not State.CONNECTING:  # dropped (closed) while connecting
+            writer.transport.abort()
+            raise LinkLost("closed while connecting")
+        self._writer = writer
+        self._tasks.append(asyncio.create_task(self._read_loop(reader)))
+        self._move(State.BINDING)
+
+    def _bind_fields(self) -> dict[str, object]:
+        c = self.config
+        return {"system_id": c.system_id, "password": c.password, "system_type": c.system_type}
+
+    async def unbind(self) -> None:
+        """Unbind politely if bound (waiting briefly for unbind_resp), then drop the link."""
+        if self.state is State.BOUND:
+            self._move(State.UNBINDING)
+            try:
+                await self.request(CommandId.UNBIND, timeout=self.config.close_timeout)
+            except (TimeoutError, LinkLost) as exc:
+                log.info("%s: no unbind_resp (%r)", self.label, exc)
+        self.drop("closed by us")
+
+    def drop(self, reason: str) -> None:
+        """Close the socket now and fail every outstanding request with LinkLost."""
+        if self.state is State.CLOSED:
+            return
+        log.info("%s: link down: %s", self.label, reason)
+        self._move(State.CLOSED)
+        if self._writer is not None:
+            self._writer.transport.abort()  # close() would wait on a peer that is not reading
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(LinkLost(reason))
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        self.closed.set()
+
+    async def wait_closed(self) -> None:
+        await self.closed.wait()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- requests we send ---
+
+    async def request(self, command: CommandId, fields: dict[str, object] | None = None,
+                      timeout: float | None = None) -> Pdu:
+        """Send a request and return its response (or generic_nack) within ``timeout``.
+
+        Raises ValueError (nothing sent) if the PDU cannot be encoded, TimeoutError, LinkLost.
+        """
+        sequence = self._next_sequence()
+        data = encode(Pdu(command, sequence, 0, fields or {}))
+        if self._writer is None or self.state is State.CLOSED:
+            raise LinkLost("not connected")
+        future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+        self._pending[sequence] = future
+        try:
+            self._writer.write(data)
+            resp = await asyncio.wait_for(self._drained(future), timeout or self.config.response_timeout)
+        finally:
+            self._pending.pop(sequence, None)
+        if resp.command_id not in (command | _RESP, CommandId.GENERIC_NACK):
+            self.drop(f"{resp.command_id.name} answered {command.name}")
+            raise LinkLost(f"{resp.command_id.name} answered {command.name}")
+        return resp
+
+    async def _drained(self, future: asyncio.Future[Pdu]) -> Pdu:
+        await self._drain()
+        return await future
+
+    async def _drain(self) -> None:
+        assert self._writer is not None
+        try:
+            await self._writer.drain()
+        except OSError as exc:  # ConnectionResetError and friends
+            raise LinkLost(repr(exc)) from exc
+
+    def _next_sequence(self) -> int:
+        """1..0x7FFFFFFF, wrapping, skipping numbers still awaiting an answer."""
+        while True:
+            self._sequence = self._sequence % _MAX_SEQUENCE + 1
+            if self._sequence not in self._pending:
+                return self._sequence
+
+    async def _keepalive(self) -> None:
+        """enquire_link after ``enquire_link_interval`` without hearing from the SMSC; an
+        unanswered one means the link is dead (a half-open TCP connection looks just like an
+        idle one)."""
+        interval = self.config.enquire_link_interval
+        while True:
+            idle = time.monotonic() - self._last_rx
+            if idle < interval:
+                await asyncio.sleep(interval - idle)
+                continue
+            try:
+                await self.request(CommandId.ENQUIRE_LINK)
+            except (TimeoutError, LinkLost):
+                self.drop("enquire_link unanswered")
+                return
+
+    # --- what the SMSC sends ---
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        reason = "closed by the SMSC"
+        try:
+            while True:
+                pdu = await self._read_pdu(reader)
+                if pdu is not None:
+                    await self._dispatch(pdu)
+        except asyncio.IncompleteReadError:
+            pass
+        except (OSError, LinkLost, _EndOfLink) as exc:
+            reason = str(exc) or repr(exc)
+        finally:
+            self.drop(reason)
+
+    async def _read_pdu(self, reader: asyncio.StreamReader) -> Pdu | None:
+        """One PDU, or None for one that was answered with generic_nack and skipped."""
+        head = await reader.readexactly(4)
+        try:
+            length = pdu_length(head)
+        except PduError as exc:  # the stream cannot be resynchronised: nack and give up
+            await self._answer(generic_nack(exc))
+            raise _EndOfLink(f"bad framing: {exc}") from exc
+        data = head + await reader.readexactly(length - 4)
+        self._last_rx = time.monotonic()
+        try:
+            return decode(data)
+        except PduError as exc:
+            await self._reject(exc)
+            return None
+
+    async def _reject(self, exc: PduError) -> None:
+        """A well-framed PDU we cannot read: nack a request; fail the request a response was
+        for (answering a response is not allowed, and its outcome is unknown)."""
+        log.warning("%s: undecodable PDU (%s): %s", self.label, _status_name(exc.status), exc)
+        if exc.command_id is not None and exc.command_id & _RESP:
+            future = self._pending.get(exc.sequence or 0)
+            if future is not None and not future.done():
+                future.set_exception(LinkLost(f"undecodable response: {exc}"))
+            return
+        await self._answer(generic_nack(exc))
+
+    async def _dispatch(self, pdu: Pdu) -> None:
+        if pdu.is_response:
+            future = self._pending.get(pdu.sequence)
+            if future is None or future.done():
+                log.info("%s: %s for no outstanding request (seq %d)", self.label,
+                         pdu.command_id.name, pdu.sequence)
+            else:
+                future.set_result(pdu)
+        elif pdu.command_id == CommandId.DELIVER_SM:
+            await self._answer(response_to(pdu, self._on_deliver(pdu)))
+        elif pdu.command_id == CommandId.ENQUIRE_LINK:
+            await self._answer(response_to(pdu))
+        elif pdu.command_id == CommandId.UNBIND:
+            await self._answer(response_to(pdu))
+            raise _EndOfLink("unbound by the SMSC")
+        else:  # a known command an ESME is never sent (submit_sm, bind_*, query_sm)
+            await self._answer(Pdu(CommandId.GENERIC_NACK, pdu.sequence, Status.ESME_RINVCMDID))
+
+    async def _answer(self, pdu: Pdu) -> None:
+        if self._writer is not None and self.state is not State.CLOSED:
+            self._writer.write(encode(pdu))
+            await self._drain()
+
+
+# --- the channel --------------------------------------------------------------------------------
+
+
+_ROLES = {
+    "transceiver": {"trx": CommandId.BIND_TRANSCEIVER},
+    "tx+rx": {"tx": CommandId.BIND_TRANSMITTER, "rx": CommandId.BIND_RECEIVER},
+}
+
+
+class SmppChannel:
+    """A carrier link as the dispatcher sees it (satisfies ``dispatch.channel.Channel``)."""
+
+    def __init__(self, config: SmppConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self.stats = SessionStats()
+        self._handler: Callable[[Inbound], None] | None = None
+        self._roles = _ROLES[config.bind]
+        self._submit_role = next(iter(self._roles))  # "trx" or "tx"
+        self._links: dict[str, _Link] = {}
+        self._bound = {role: asyncio.Event() for role in self._roles}
+        self._closing = asyncio.Event()
+        self._runners: list[asyncio.Task[None]] = []
+        self._window = asyncio.Semaphore(config.window)
+        self._bucket = TokenBucket(config.tps)
+        self._pause = Pause(config.throttle_backoff, config.throttle_backoff_max)
+        self._zone = ZoneInfo(config.receipt_tz)
+
+    # --- lifecycle ---
+
+    @property
+    def state(self) -> State:
+        """The state of the link submits go over."""
+        link = self._links.get(self._submit_role)
+        return link.state if link is not None else State.CLOSED
+
+    @property
+    def up(self) -> bool:
+        return self.state is State.BOUND and not self._closing.is_set()
+
+    async def start(self) -> None:
+        """Start connecting (and reconnecting) in the background; does not wait for the bind."""
+        if self._runners or self._closing.is_set():
+            return
+        self._runners = [asyncio.create_task(self._run(role, command), name=f"smpp {self.name}/{role}")
+                         for role, command in self._roles.items()]
+
+    async def wait_bound(self, timeout: float) -> None:
+        """Wait until every bind of the channel is up; raises TimeoutError."""
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._bound.values())), timeout)
+
+    async def close(self) -> None:
+        """Stop reconnecting, unbind every link, fail outstanding submits as transient."""
+        self._closing.set()
+        links = list(self._links.values())
+        await asyncio.gather(*(link.unbind() for link in links))
+        for runner in self._runners:
+            runner.cancel()
+        await asyncio.gather(*self._runners, *(link.wait_closed() for link in links),
+                             return_exceptions=True)
+
+    async def _run(self, role: str, command: CommandId) -> None:
+        """Connect, bind, wait for the link to end, back off, repeat until closed."""
+        delay = self.config.reconnect_min
+        while not self._closing.is_set():
+            link = self._links[role] = _Link(self.config, role, command, self._on_deliver,
+                                             self._on_state)
+            if await self._open(link):
+                delay = self.config.reconnect_min
+                await link.closed.wait()
+            if self._closing.is_set():
+                return
+            await self._backoff(delay)
+            delay = min(delay * 2, self.config.reconnect_max)
+            self.stats.reconnects += 1
+
+    def _on_state(self, link: _Link) -> None:
+        if link.state is State.BOUND:
+            self._bound[link.role].set()
+        else:
+            self._bound[link.role].clear()
+
+    async def _open(self, link: _Link) -> bool:
+        try:
+            await link.open()
+            return True
+        except BindRefused as exc:
+            log.warning("%s: bind refused: %s", link.label, exc)
+        except (OSError, TimeoutError, LinkLost) as exc:
+            log.warning("%s: cannot connect: %r", link.label, exc)
+        return False
+
+    async def _backoff(self, delay: float) -> None:
+        """Sleep ``delay`` with jitter (so many gateways do not return at once), or until close."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), delay * random.uniform(0.5, 1.0))
+
+    # --- submitting ---
+
+    async def submit(self, submit: Submit) -> str:
+        """The carrier's message id for the part; raises ChannelError (see the module doc)."""
+        try:
+            return await self._submit(submit)
+        except ChannelError:
+            self.stats.submit_errors += 1
+            raise
+
+    async def _submit(self, submit: Submit) -> str:
+        if not self.up:
+            raise ChannelError("not bound", transient=True)
+        fields = self._submit_fields(submit)
+        async with self._window_slot():
+            await self._pause.wait()
+            await self._bucket.acquire()
+            resp = await self._exchange(fields)
+        return self._outcome(resp)
+
+    @contextlib.asynccontextmanager
+    async def _window_slot(self) -> AsyncIterator[None]:
+        async with self._window:
+            self.stats.window_in_use += 1
+            try:
+                yield
+            finally:
+                self.stats.window_in_use -= 1
+
+    def _submit_fields(self, submit: Submit) -> dict[str, object]:
+        ton, npi = self._source_ton_npi(submit.source)
+        return {
+            "source_addr_ton": ton, "source_addr_npi": npi, "source_addr": submit.source.lstrip("+"),
+            "dest_addr_ton": 1, "dest_addr_npi": 1, "destination_addr": submit.destination.lstrip("+"),
+            "esm_class": submit.esm_class, "registered_delivery": 1,
+            "data_coding": submit.data_coding, "short_message": submit.short_message,
+        }
+
+    def _source_ton_npi(self, source: str) -> tuple[int, int]:
+        if source.startswith("+"):
+            auto = (1, 1)
+        elif source.isdigit():
+            auto = (0, 1)
+        else:
+            auto = (5, 0)
+        c = self.config
+        return (auto[0] if c.source_ton is None else c.source_ton,
+                auto[1] if c.source_npi is None else c.source_npi)
+
+    async def _exchange(self, fields: dict[str, object]) -> Pdu:
+        """submit_sm over the submit link (re-checked: it may have dropped while we waited)."""
+        link = self._links.get(self._submit_role)
+        if link is None or not self.up:
+            raise ChannelError("not bound", transient=True)
+        try:
+            resp = await link.request(CommandId.SUBMIT_SM, fields)
+        except TimeoutError:
+            raise ChannelError("no submit_sm_resp in time", transient=True) from None
+        except LinkLost as exc:
+            raise ChannelError(f"link lost: {exc}", transient=True) from exc
+        except ValueError as exc:  # the codec refused it: it would never be accepted
+            raise ChannelError(f"unencodable submit_sm: {exc}", transient=False) from exc
+        if resp.status == Status.ESME_RINVBNDSTS:  # the SMSC forgot our bind: only a rebind helps
+            link.drop("ESME_RINVBNDSTS from the SMSC")
+        return resp
+
+    def _outcome(self, resp: Pdu) -> str:
+        status = resp.status
+        if resp.command_id == CommandId.GENERIC_NACK:
+            raise ChannelError(f"generic_nack {_status_name(status)}", transient=True, status=status)
+        if status == Status.ESME_ROK:
+            self._pause.reset()
+            self.stats.submitted += 1
+            return str(resp.fields.get("message_id", ""))
+        if status in _THROTTLING:
+            pause = self._pause.trip()
+            log.warning("%s: %s, pausing submits %.1fs", self.name, _status_name(status), pause)
+        raise ChannelError(_status_name(status), transient=status not in _PERMANENT, status=status)
+
+    # --- addresses and ids ---
+
+    def source_address(self, extend_src_id: str | None) -> str:
+        """Our number followed by the extension digits.  An alphanumeric sender cannot be
+        extended, and a non-digit extension is ignored, so the result is always sendable."""
+        base = self.config.source_addr
+        if extend_src_id and extend_src_id.isdigit() and base.lstrip("+").isdigit():
+            return base + extend_src_id
+        return base
+
+    def id_keys(self, carrier_id: str) -> tuple[str, ...]:
+        return dlr.id_keys(carrier_id)
+
+    # --- what the SMSC sends us ---
+
+    def on_inbound(self, handler: Callable[[Inbound], None]) -> None:
+        """Register the (synchronous, quick) handler for receipts and MOs; one at a time."""
+        self._handler = handler
+
+    def _on_deliver(self, pdu: Pdu) -> int:
+        """Hand a deliver_sm over; the status to acknowledge it with.  A temporary error makes
+        the SMSC send it again, so nothing is acknowledged that was not handed over."""
+        if self._handler is None:
+            log.warning("%s: deliver_sm with no handler registered", self.name)
+            return ESME_RX_T_APPN
+        try:
+            inbound = self._inbound(pdu)
+        except ValueError as exc:
+            log.warning("%s: unusable deliver_sm (seq %d): %s", self.name, pdu.sequence, exc)
+            return ESME_RX_P_APPN
+        try:
+            self._handler(inbound)
+        except Exception:
+            log.exception("%s: inbound handler failed", self.name)
+            return ESME_RX_T_APPN
+        if inbound.is_receipt:
+            self.stats.receipts += 1
+        else:
+            self.stats.mo += 1
+        return Status.ESME_ROK
+
+    def _inbound(self, pdu: Pdu) -> Inbound:
+        """A receipt or an MO as plain data; raises ValueError if it cannot be read."""
+        source = _address(pdu, "source_addr", "source_addr_ton")
+        destination = _address(pdu, "destination_addr", "dest_addr_ton")
+        if dlr.is_receipt(pdu):
+            receipt = dlr.parse_receipt(pdu)
+            return Inbound(self.name, source, destination, receipt.text or "",
+                           receipt_keys=_receipt_keys(pdu, receipt.message_id), stat=receipt.stat,
+                           err=receipt.err, done_at=self._done_at(receipt.done_date))
+        text, _ = decode_text(_payload(pdu), _int(pdu, "data_coding"), _int(pdu, "esm_class"))
+        return Inbound(self.name, source, destination, text)
+
+    def _done_at(self, done_date: str | None) -> int:
+        """Epoch ms of the receipt's done date (YYMMDDhhmm[ss], in ``receipt_tz``); now if the
+        carrier left it out or wrote an impossible date."""
+        if done_date:
+            fmt = "%y%m%d%H%M%S" if len(done_date) == 12 else "%y%m%d%H%M"
+            with contextlib.suppress(ValueError):
+                done = datetime.strptime(done_date, fmt).replace(tzinfo=self._zone)
+                return int(done.timestamp() * 1000)
+        return time.time_ns() // 1_000_000
+
+
+def _address(pdu: Pdu, field: str, ton_field: str) -> str:
+    """An address as given, with '+' when the SMSC says it is international (TON 1)."""
+    address = str(pdu.fields.get(field, ""))
+    if pdu.fields.get(ton_field) == 1 and address and not address.startswith("+"):
+        return "+" + address
+    return address
+
+
+def _receipt_keys(pdu: Pdu, normalised: str) -> tuple[str, ...]:
+    """The keys of the id as the carrier wrote it.  parse_receipt normalises the id, and the
+    keys of a normalised id can differ from the raw spelling's ("0x10" is hex only; "10" is
+    also decimal), so prefer the raw id whenever it is the one parse_receipt read."""
+    raw = pdu.tlv_str(Tag.RECEIPTED_MESSAGE_ID) or _text_id(pdu)
+    if raw and dlr.normalize_id(raw) == normalised:
+        return dlr.id_keys(raw)
+    return dlr.id_keys(normalised)
+
+
+def _text_id(pdu: Pdu) -> str | None:
+    codec = "utf-16-be" if _int(pdu, "data_coding") == 0x08 else "latin-1"
+    match = _RECEIPT_ID.search(_payload(pdu).decode(codec, errors="replace"))
+    return match.group(1) if match else None
+
+
+def _payload(pdu: Pdu) -> bytes:
+    """short_message, or message_payload for carriers that send long text that way."""
+    value = pdu.fields.get("short_message") or pdu.tlvs.get(Tag.MESSAGE_PAYLOAD) or b""
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else b""
+
+
+def _int(pdu: Pdu, name: str) -> int:
+    value = pdu.fields.get(name, 0)
+    return value if isinstance(value, int) else 0

@@ -55,7 +55,8 @@ def issue_token(store: SqliteStore, project_id: str) -> str:
 
 
 def make_world(data_dir: Path, **settings_overrides: object) -> World:
-    settings = Settings(data_dir=data_dir, sqlite_synchronous="NORMAL", **settings_overrides)
+    overrides: dict[str, object] = {"deliver": False, **settings_overrides}  # API tests see QUEUED
+    settings = Settings(data_dir=data_dir, sqlite_synchronous="NORMAL", **overrides)
     store = SqliteStore(settings.sqlite_path, "NORMAL")
     project = store.create_project("acme", True, ["promotion"])
     ak, sk = new_access_key(), new_secret_key()

@@ -62,7 +62,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> tuple[str
         [sys.executable, "-m", "smsgate", "serve", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "SMSGATE_SIM_PORT": "0", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -17,9 +17,12 @@ import typer
 
 from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key, new_token, token_hash
 from smsgate.config import Settings
+from smsgate.dispatch.config import ChannelConfigError, load_channels
 from smsgate.domain import errors, phone, signatures
 from smsgate.domain.records import SignStatus, SignType
 from smsgate.domain.window import SendWindow
+from smsgate.smsc import cli as smsc_cli
+from smsgate.store.outbox import OutboxStore
 from smsgate.store.sqlite import SqliteStore
 
 app = typer.Typer(
@@ -37,6 +40,7 @@ words_app = typer.Typer(help="A project's own sensitive words.")
 optout_app = typer.Typer(help="Numbers that unsubscribed from a signature.")
 token_app = typer.Typer(help="X-Auth-Token tokens.")
 app.add_typer(admin, name="admin")
+app.add_typer(smsc_cli.app, name="smsc-sim", help="The built-in SMSC simulator (an SMPP server).")
 for sub, name in [
     (project_app, "project"),
     (key_app, "key"),
@@ -71,6 +75,13 @@ def _store(data_dir: Path | None, database_url: str | None) -> SqliteStore:
     return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
 
 
+def _store_and_box(data_dir: Path | None, database_url: str | None) -> tuple[SqliteStore, SecretBox]:
+    """The store and the box its secrets are sealed in (the master key beside the database)."""
+    settings = _settings(data_dir, database_url)
+    store = SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+    return store, SecretBox.for_data_dir(settings.sqlite_path.parent)
+
+
 def _print(as_json: bool, payload: dict, human: str) -> None:
     typer.echo(json.dumps(payload, ensure_ascii=False) if as_json else human)
 
@@ -82,14 +93,27 @@ def serve(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    channels: Annotated[
+        Optional[Path], typer.Option(envvar="SMSGATE_CHANNELS", help="Carrier links (TOML/JSON).")
+    ] = None,
+    sim_port: Annotated[
+        Optional[int], typer.Option(help="SMPP port of the built-in simulator (no --channels).")
+    ] = None,
 ) -> None:
-    """Run the whole service in one process on the embedded default (SQLite)."""
+    """Run the whole service in one process on the embedded default (SQLite): the API, the
+    dispatcher, callbacks, and the built-in SMSC simulator when no channel is configured."""
     import uvicorn
 
     from smsgate.api.app import create_app
 
-    settings = _settings(data_dir, database_url, host=host, port=port)
+    settings = _settings(data_dir, database_url, host=host, port=port, channels_file=channels,
+                         sim_port=sim_port)
     SendWindow.parse(settings.send_window)  # refuse a bad SMSGATE_SEND_WINDOW at start-up
+    if settings.channels_file is not None:
+        try:
+            load_channels(settings.channels_file)  # and a bad channels file
+        except ChannelConfigError as exc:
+            raise CliError(str(exc)) from exc
     typer.echo(f"smsgate: serving on http://{host}:{port} (store {settings.sqlite_path})")
     uvicorn.run(
         create_app(settings),
@@ -153,6 +177,20 @@ def project_show(
     _print(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items()))
 
 
+@project_app.command("callback-secret")
+def project_callback_secret(
+    project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
+) -> None:
+    """The key this project's callbacks are signed with (HMAC-SHA256); created on first use."""
+    store, box = _store_and_box(data_dir, database_url)
+    store.require_project(project_id)
+    outbox = OutboxStore(store.db)
+    if outbox.sealed_secret(project_id) is None:
+        outbox.subscribe(project_id, [], box.seal(new_secret_key()))
+    secret = box.open(outbox.sealed_secret(project_id) or b"")
+    _print(as_json, {"callback_secret": secret}, secret)
+
+
 def _project_json(project) -> dict:
     return {
         "project_id": project.id,
@@ -172,9 +210,7 @@ def key_create(
     project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
 ) -> None:
     """Create an AK/SK pair; the secret key is shown once, and stored encrypted."""
-    settings = _settings(data_dir, database_url)
-    store = SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
-    box = SecretBox.for_data_dir(settings.sqlite_path.parent)
+    store, box = _store_and_box(data_dir, database_url)
     access_key, secret_key = new_access_key(), new_secret_key()
     store.add_access_key(project_id, access_key, box.seal(secret_key))
     _print(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -39,7 +39,12 @@ class Settings:
     #: emit the seed's short sensitive-word code "SMN.227" instead of "SMN.0227"
     short_sensitive_code: bool = False
     token_ttl_seconds: int = 24 * 3600
-    extra: dict[str, str] = field(default_factory=dict)
+    #: carrier links (TOML/JSON, see dispatch.config); None: the built-in SMSC simulator
+    channels_file: Path | None = None
+    #: the built-in simulator's SMPP port when no channel is configured (its control port is +1)
+    sim_port: int = 2775
+    #: run the dispatcher and callbacks in this process (``smsgate serve``)
+    deliver: bool = True
 
     @property
     def sqlite_path(self) -> Path:
@@ -68,8 +73,11 @@ class Settings:
             "timezone": env.get("SMSGATE_TIMEZONE", base.timezone),
             "sqlite_synchronous": env.get("SMSGATE_SQLITE_SYNCHRONOUS", "FULL").upper(),
             "short_sensitive_code": env.get("SMSGATE_SHORT_SENSITIVE_CODE", "") in ("1", "true"),
+            "channels_file": Path(env["SMSGATE_CHANNELS"]) if env.get("SMSGATE_CHANNELS") else None,
+            "sim_port": _env_int("SMSGATE_SIM_PORT", base.sim_port),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if isinstance(values["data_dir"], str):
-            values["data_dir"] = Path(values["data_dir"])
+        for key in ("data_dir", "channels_file"):
+            if isinstance(values[key], str):
+                values[key] = Path(values[key])
         return cls(**values)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ from smsgate.api.responses import JsonResponse, http_error, internal_error, smsg
 from smsgate.api.state import AppState
 from smsgate.config import Settings
 from smsgate.domain.errors import SmsgateError
+from smsgate.worker import Worker
 
 
 async def openapi(request: Request) -> JsonResponse:
@@ -59,11 +60,17 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = AppState(settings)
         app.state.smsgate = state
+        worker = Worker(state) if settings.deliver else None
+        if worker is not None:
+            await worker.start()
+        app.state.worker = worker
         _tune_gc()
         checkpoints = asyncio.create_task(state.checkpoint_forever())
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.close()
             checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checkpoints

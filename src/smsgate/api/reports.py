@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
@@ -18,8 +17,10 @@ from smsgate.api.schemas import (
     ReportItem,
     ReportResponse,
     RequestIdBody,
+    TOPIC_URN_PATTERN,
     Subscription,
 )
+from smsgate.auth.secrets import new_secret_key
 from smsgate.callbacks.events import iso
 from smsgate.domain import errors, phone
 from smsgate.store.delivery import ReportQuery, ReportRow
@@ -28,6 +29,7 @@ from smsgate.store.outbox import EVENT_TYPES
 THREE_MONTHS_MS = 92 * 24 * 3_600_000
 MAX_LIMIT = 100
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+_TOPIC_URN = re.compile(TOPIC_URN_PATTERN)
 
 
 def _int(value: str | None, error: type[errors.SmsgateError], low: int = 0, high: int | None = None) -> int | None:
@@ -120,15 +122,13 @@ async def put_callbacks(request: Request) -> JsonResponse:
         if sub.event_type not in EVENT_TYPES:
             raise errors.EventTypeInvalid()
         _check_urn(sub.topic_urn)
-    await state.write(state.outbox_writer.subscribe, project_id, [(s.event_type, s.topic_urn) for s in body.callback])
+    subs = [(s.event_type, s.topic_urn) for s in body.callback]
+    signing_key = state.secrets.seal(new_secret_key())  # kept only if the project has none
+    await state.write(state.outbox_writer.subscribe, project_id, subs, signing_key)
     return JsonResponse(RequestIdBody(request_id(request)))
 
 
 def _check_urn(urn: str) -> None:
-    """An http(s) URL we will post to, an SMN topic URN (kept, not posted), or "" to unsubscribe."""
-    if urn == "" or urn.startswith("urn:smn:"):
-        return
-    parts = urlsplit(urn)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(urn) > 2048:
+    """The documented pattern (``schemas.TOPIC_URN_PATTERN``), and nothing looser."""
+    if len(urn) > 2048 or not _TOPIC_URN.fullmatch(urn):
         raise errors.TopicUrnInvalid()
-

@@ -8,6 +8,7 @@ through the single ``write`` gate the API uses too, so the loop can be killed at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -20,6 +21,8 @@ from zoneinfo import ZoneInfo
 from smsgate.callbacks.events import reply_event, status_event
 from smsgate.dispatch.channel import ChannelError, Inbound, Submit
 from smsgate.dispatch.router import Router
+from smsgate.domain import phone
+from smsgate.domain.errors import EndpointInvalid
 from smsgate.domain.window import SendWindow
 from smsgate.smpp.parts import build_parts
 from smsgate.store.delivery import EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted
@@ -30,6 +33,14 @@ log = logging.getLogger("smsgate.dispatch")
 
 Write = Callable[..., Awaitable[Any]]
 OPT_OUT_WORDS = frozenset({"r", "t", "td", "n", "stop", "退订"})
+
+
+def _e164(source: str) -> str:
+    """The handset's number as we store it, whether the SMSC wrote it national or international."""
+    try:
+        return phone.normalize(source).e164
+    except EndpointInvalid:
+        return source if source.startswith("+") else f"+{source}"
 
 
 def now_ms() -> int:
@@ -67,21 +78,28 @@ class Dispatcher:
         self.settings = settings
         self._inbound: list[Inbound] = []
         self._submitted: list[PartSubmitted] = []
+        self._stopping = asyncio.Event()
         for channel in router.channels:
             channel.on_inbound(self._inbound.append)
 
     # --- the loops ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Dispatch until cancelled, settling receipts on the side."""
+        """Dispatch until :meth:`stop` (the batch in hand is finished) or cancellation,
+        settling receipts on the side."""
         settle = asyncio.create_task(self._settle_forever())
         try:
-            while True:
+            while not self._stopping.is_set():
                 if not await self.step():
-                    await asyncio.sleep(self.settings.poll_s)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), self.settings.poll_s)
         finally:
             settle.cancel()
             await self.flush()
+
+    def stop(self) -> None:
+        """Take no new batch; :meth:`run` returns once the one in hand is submitted."""
+        self._stopping.set()
 
     async def _settle_forever(self) -> None:
         while True:
@@ -191,7 +209,7 @@ class Dispatcher:
         self._outbox.enqueue(events, at)
 
     def _reply(self, mo: Inbound, at: int) -> None:
-        e164 = mo.source if mo.source.startswith("+") else f"+{mo.source}"
+        e164 = _e164(mo.source)
         origin = self._delivery.record_reply(e164, mo.text, at)
         if origin is None:
             log.info("reply from an unknown number dropped")

@@ -211,8 +211,10 @@ class DeliveryStore:
                 part = self._part_for(channel, keys)
                 if part is None or stat not in FINAL_STATS:
                     continue
+                # receipt dates have minute precision: never report delivery before submission
                 self.db.execute(
-                    "UPDATE message_parts SET stat=?, err=?, done_at=? WHERE message_id=? AND idx=?",
+                    "UPDATE message_parts SET stat=?, err=?, done_at=max(?, coalesce(submitted_at, 0))"
+                    " WHERE message_id=? AND idx=?",
                     (stat, err, done_at, *part),
                 )
                 touched.add(part[0])

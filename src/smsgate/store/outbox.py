@@ -34,9 +34,17 @@ class OutboxStore:
             sql, params = sql + " AND event_type=?", (project_id, event_type)
         return [tuple(row) for row in self.db.execute(sql + " ORDER BY event_type", params)]
 
-    def subscribe(self, project_id: str, callbacks: Sequence[tuple[str, str]]) -> None:
-        """Set (event_type -> topic_urn); an empty topic_urn removes the subscription."""
+    def subscribe(self, project_id: str, callbacks: Sequence[tuple[str, str]],
+                  sealed_secret: bytes | None = None) -> None:
+        """Set (event_type -> topic_urn); an empty topic_urn removes the subscription.
+
+        ``sealed_secret`` becomes the project's callback signing key if it has none yet."""
         with transaction(self.db):
+            if sealed_secret is not None:
+                self.db.execute(
+                    "UPDATE projects SET callback_secret_enc=? WHERE id=? AND callback_secret_enc IS NULL",
+                    (sealed_secret, project_id),
+                )
             for event_type, urn in callbacks:
                 if urn:
                     self.db.execute(
@@ -49,6 +57,10 @@ class OutboxStore:
                         "DELETE FROM callbacks WHERE project_id=? AND event_type=?",
                         (project_id, event_type),
                     )
+
+    def sealed_secret(self, project_id: str) -> bytes | None:
+        row = self.db.execute("SELECT callback_secret_enc FROM projects WHERE id=?", (project_id,)).fetchone()
+        return row[0] if row else None
 
     # --- the outbox --------------------------------------------------------------------------
 

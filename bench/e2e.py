@@ -112,7 +112,7 @@ def main() -> None:
 def report(args, accepted: int, elapsed_accept: float, total: float, counts: Counter, record: Path,
            data_dir: Path, server: subprocess.Popen, sim: subprocess.Popen) -> None:
     db = sqlite3.connect(f"file:{data_dir / 'smsgate.sqlite3'}?mode=ro", uri=True)
-    parts_expected = db.execute("SELECT coalesce(sum(fee_num), 0) FROM messages WHERE state IN ('DELIVERED','FAILED')").fetchone()[0]
+    parts_expected = db.execute("SELECT coalesce(sum(fee_num), 0) FROM messages").fetchone()[0]
     submitted = db.execute("SELECT min(submitted_at), max(submitted_at) FROM message_parts").fetchone()
     done = db.execute("SELECT min(done_at), max(done_at), count(*) FROM message_parts WHERE stat IS NOT NULL").fetchone()
     time.sleep(0.5)  # let the simulator flush its record
@@ -129,6 +129,9 @@ def report(args, accepted: int, elapsed_accept: float, total: float, counts: Cou
     print(f"simulator record: {len(lines)} submit_sm for {parts_expected} parts expected;"
           f" duplicated ids {sum(n - 1 for n in ids.values() if n > 1)},"
           f" duplicated (destination, bytes) {sum(n - 1 for n in sent.values() if n > 1)}")
+    retried = db.execute("SELECT count(*), coalesce(sum(attempts), 0) FROM messages WHERE attempts>0").fetchone()
+    parts_stored = db.execute("SELECT count(*) FROM message_parts").fetchone()[0]
+    print(f"messages retried: {retried[0]} ({retried[1]} retries); parts stored: {parts_stored}")
     print(f"peak memory: server {peak_rss_mib(server.pid):.0f} MiB, simulator {peak_rss_mib(sim.pid):.0f} MiB;"
           f" CPU s: server {cpu_seconds(server.pid):.1f}, simulator {cpu_seconds(sim.pid):.1f}")
 

@@ -23,7 +23,7 @@ def deliver(world: World, message_id: str, stat: str) -> None:
     now = int(time.time() * 1000)
     world.store.db.execute("UPDATE messages SET state='SENDING' WHERE id=?", (message_id,))
     delivery.record_parts([PartSubmitted(message_id, 1, 1, "sim", message_id[:8], (message_id[:8],), now)])
-    delivery.apply_receipts([("sim", (message_id[:8],), stat, "000", now + 1000)])
+    delivery.apply_receipts([("sim", (message_id[:8],), stat, "000", now + 1000)], now)
 
 
 def report(client: TestClient, world: World, **params) -> dict:

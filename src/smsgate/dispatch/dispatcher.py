@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -149,7 +148,9 @@ class Dispatcher:
         if channel is None:
             await self._retry(m, "no channel is up for this number")
             return
-        parts = build_parts(m.text, reference=os.urandom(1)[0])
+        # the concatenation reference comes from the message id, so a retry that sends the
+        # missing parts uses the same one and the handset can still put the parts together
+        parts = build_parts(m.text, reference=int(m.id[-2:], 16))
         source = channel.source_address(m.extend_src_id)
         try:
             for part in parts:
@@ -184,23 +185,25 @@ class Dispatcher:
     # --- receipts and replies ----------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Write what the SMSC answered and what it sent back, in one go each."""
+        """Write what the SMSC answered and what it sent back, in one transaction."""
         submitted, self._submitted = self._submitted, []
-        if submitted:
-            await self._write(self._delivery.record_parts, submitted)
         inbound, self._inbound[:] = list(self._inbound), []
-        if inbound:
-            await self._write(self._settle, inbound)
+        if submitted or inbound:
+            await self._write(self._settle, submitted, inbound)
 
-    def _settle(self, inbound: list[Inbound]) -> None:
-        """(On the writer.) Apply receipts and replies, and queue the events they cause, in one
-        transaction: an event is queued exactly when the change it reports is stored."""
+    def _settle(self, submitted: list[PartSubmitted], inbound: list[Inbound]) -> None:
+        """(On the writer.) Record parts, apply receipts (including ones that had arrived before
+        their part was recorded) and replies, and queue the events they cause: an event is
+        queued exactly when the change it reports is stored."""
         at = now_ms()
         receipts = [(i.channel, i.receipt_keys, i.stat or "", i.err, i.done_at or at)
                     for i in inbound if i.is_receipt]
         with transaction(self._delivery.db):
-            if receipts:
-                self._notify(self._delivery.apply_receipts(receipts), at)
+            self._delivery.record_parts(submitted)
+            finals = self._delivery.apply_receipts(receipts, at) if receipts else []
+            if submitted:
+                finals += self._delivery.adopt_orphans(at)
+            self._notify(finals, at)
             for reply in (i for i in inbound if not i.is_receipt):
                 self._reply(reply, at)
 

@@ -8,6 +8,7 @@ submit_sm_resp was recorded is never submitted again.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ FINAL_STATS = {
 }
 # When parts disagree the worst one wins (higher is worse).
 _SEVERITY = {"DELIVRD": 0, "EXPIRED": 1, "UNKNOWN": 2, "DELETED": 3, "UNDELIV": 4, "REJECTD": 5}
+
+
+#: (channel, id keys, stat, err, done_at)
+Receipt = tuple[str, tuple[str, ...], str, str | None, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,48 +207,94 @@ class DeliveryStore:
             )
             return self._final(message_id)
 
-    def apply_receipts(self, receipts: Sequence[tuple[str, tuple[str, ...], str, str | None, int]]) -> list[Final]:
+    def apply_receipts(self, receipts: Sequence[Receipt], now: int) -> list[Final]:
         """Receipts as (channel, id keys, stat, err, done_at).  Returns the messages that became
-        final.  A receipt for an unknown id is dropped (counted by the caller)."""
-        touched: set[str] = set()
+        final.  A receipt whose part is not known yet is kept as an orphan (see
+        :meth:`adopt_orphans`): a fast SMSC may answer before our write of the part lands.
+        Batched (one lookup, one update, one settle for all), since receipts come by thousands."""
+        final = [r for r in receipts if r[2] in FINAL_STATS]  # ENROUTE / ACCEPTD: not yet
         with _transaction(self.db):
-            for channel, keys, stat, err, done_at in receipts:
-                part = self._part_for(channel, keys)
-                if part is None or stat not in FINAL_STATS:
-                    continue
-                # receipt dates have minute precision: never report delivery before submission
-                self.db.execute(
-                    "UPDATE message_parts SET stat=?, err=?, done_at=max(?, coalesce(submitted_at, 0))"
-                    " WHERE message_id=? AND idx=?",
-                    (stat, err, done_at, *part),
-                )
-                touched.add(part[0])
-            finals = [f for f in (self._settle(m) for m in sorted(touched)) if f is not None]
-        return finals
+            parts = self._parts_for({(r[0], k) for r in final for k in r[1]})
+            marks, orphans = [], []
+            for channel, keys, stat, err, done_at in final:
+                part = next((parts[(channel, k)] for k in keys if (channel, k) in parts), None)
+                if part is None:
+                    orphans.append((channel, keys, stat, err, done_at))
+                else:
+                    marks.append((part, stat, err, done_at))
+            for orphan in orphans:
+                self._keep_orphan(*orphan, now)
+            self._mark_parts(marks)
+            return self._settle_all({part[0] for part, *_ in marks})
 
-    def _part_for(self, channel: str, keys: tuple[str, ...]) -> tuple[str, int] | None:
-        for key in keys:
-            row = self.db.execute(
-                "SELECT message_id, idx FROM carrier_ids WHERE channel=? AND key=?", (channel, key)
-            ).fetchone()
-            if row is not None:
-                return row[0], row[1]
-        return None
+    def adopt_orphans(self, now: int, keep_ms: int = 7 * 24 * 3_600_000) -> list[Final]:
+        """Apply kept receipts whose part is now known; forget those older than ``keep_ms``."""
+        with _transaction(self.db):
+            rows = self.db.execute(
+                "SELECT o.receipt, c.message_id, c.idx, o.stat, o.err, o.done_at FROM orphan_receipts o"
+                " JOIN carrier_ids c ON c.channel=o.channel AND c.key=o.key"
+            ).fetchall()
+            self._mark_parts([((r[1], r[2]), r[3], r[4], r[5]) for r in rows])
+            self.db.executemany("DELETE FROM orphan_receipts WHERE receipt=?", {(r[0],) for r in rows})
+            self.db.execute("DELETE FROM orphan_receipts WHERE received_at<?", (now - keep_ms,))
+            return self._settle_all({r[1] for r in rows})
 
-    def _settle(self, message_id: str) -> Final | None:
-        """DELIVERED when every part is DELIVRD; otherwise the worst part's status wins."""
-        rows = self.db.execute(
-            "SELECT stat, done_at, total FROM message_parts WHERE message_id=?", (message_id,)
-        ).fetchall()
-        if not rows or len(rows) < rows[0][2] or any(stat is None for stat, _, _ in rows):
-            return None
-        worst = max((stat for stat, _, _ in rows), key=lambda s: _SEVERITY.get(s, 2))
-        done_at = max(at for _, at, _ in rows)
-        changed = self.db.execute(
+    def _keep_orphan(self, channel: str, keys: tuple[str, ...], stat: str, err: str | None,
+                     done_at: int, now: int) -> None:
+        receipt = int.from_bytes(os.urandom(6), "big")
+        self.db.executemany(
+            "INSERT OR IGNORE INTO orphan_receipts (channel, key, receipt, stat, err, done_at, received_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [(channel, key, receipt, stat, err, done_at, now) for key in keys],
+        )
+
+    def _mark_parts(self, marks: Sequence[tuple[tuple[str, int], str, str | None, int]]) -> None:
+        # receipt dates have minute precision: never report delivery before submission
+        self.db.executemany(
+            "UPDATE message_parts SET stat=?, err=?, done_at=max(?, coalesce(submitted_at, 0))"
+            " WHERE message_id=? AND idx=? AND stat IS NULL",  # the first final receipt wins
+            [(stat, err, done_at, *part) for part, stat, err, done_at in marks],
+        )
+
+    def _parts_for(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int]]:
+        """(channel, key) -> (message_id, idx) for the keys that name a recorded part.  Queried
+        as ``channel=? AND key IN (...)`` per channel: that form uses the primary key (a
+        row-value IN over VALUES scanned the whole table)."""
+        by_channel: dict[str, list[str]] = {}
+        for channel, key in keys:
+            by_channel.setdefault(channel, []).append(key)
+        found: dict[tuple[str, str], tuple[str, int]] = {}
+        for channel, channel_keys in by_channel.items():
+            for start in range(0, len(channel_keys), 500):
+                chunk = channel_keys[start:start + 500]
+                for key, message_id, idx in self.db.execute(
+                    "SELECT key, message_id, idx FROM carrier_ids"
+                    f" WHERE channel=? AND key IN ({','.join('?' * len(chunk))})",
+                    [channel, *chunk],
+                ):
+                    found[(channel, key)] = (message_id, idx)
+        return found
+
+    def _settle_all(self, message_ids: set[str]) -> list[Final]:
+        """DELIVERED when every part is DELIVRD; otherwise the worst part's status wins.
+        Messages with a part still out stay SUBMITTED."""
+        ids = sorted(message_ids)
+        parts: dict[str, list[tuple[str | None, int | None, int]]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for message_id, stat, done_at, total in self.db.execute(
+                "SELECT p.message_id, p.stat, p.done_at, p.total FROM message_parts p"
+                " JOIN messages m ON m.id=p.message_id AND m.state='SUBMITTED'"
+                f" WHERE p.message_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):  # only SUBMITTED ones: a late duplicate receipt must not report a message twice
+                parts.setdefault(message_id, []).append((stat, done_at, total))
+        updates = [u for u in (_outcome(m, rows) for m, rows in parts.items()) if u is not None]
+        self.db.executemany(
             "UPDATE messages SET state=?, status_desc=?, done_at=? WHERE id=? AND state='SUBMITTED'",
-            (FINAL_STATS[worst], worst, done_at, message_id),
-        ).rowcount
-        return self._final(message_id) if changed else None
+            updates,
+        )
+        return [f for f in (self._final(u[3]) for u in updates) if f is not None]
 
     def record_reply(self, e164: str, text: str, at: int) -> tuple[str, str, str] | None:
         """Keep a mobile-originated reply; it answers the latest message sent to that number.
@@ -300,3 +351,12 @@ class DeliveryStore:
             (message_id,),
         ).fetchone()
         return Final(*row) if row and row[5] in (DELIVERED, FAILED, EXPIRED) else None
+
+
+def _outcome(message_id: str, rows: list[tuple[str | None, int | None, int]]) -> tuple | None:
+    """(state, status_desc, done_at, message_id) once every part has its receipt, else None."""
+    if len(rows) < rows[0][2] or any(stat is None for stat, _, _ in rows):
+        return None
+    worst = max((stat or "UNKNOWN" for stat, _, _ in rows), key=lambda s: _SEVERITY.get(s, 2))
+    done_at = max(at or 0 for _, at, _ in rows)
+    return FINAL_STATS[worst], worst, done_at, message_id

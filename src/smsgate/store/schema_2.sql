@@ -69,3 +69,17 @@ CREATE TABLE replies (
 
 -- The key a project's callbacks are signed with (HMAC-SHA256), Fernet-encrypted like secret keys.
 ALTER TABLE projects ADD COLUMN callback_secret_enc BLOB;
+
+-- Receipts that arrived before the submit_sm_resp of their part was stored (a fast SMSC beats
+-- our batched writes); matched again after every write of parts, kept for a week at most.
+CREATE TABLE orphan_receipts (
+    channel     TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    receipt     INTEGER NOT NULL,              -- rows of one receipt (one per id key) share it
+    stat        TEXT NOT NULL,
+    err         TEXT,
+    done_at     INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (channel, key, receipt)
+) WITHOUT ROWID;
+CREATE INDEX orphan_receipts_age ON orphan_receipts(received_at);

@@ -19,6 +19,7 @@ from smsgate.dispatch.dispatcher import Dispatcher
 from smsgate.dispatch.router import Router
 from smsgate.domain.window import SendWindow
 from smsgate.smpp.session import SmppChannel, SmppConfig
+from smsgate.smsc.control import start_control
 from smsgate.smsc.simulator import SimConfig, Simulator
 from smsgate.store.delivery import DeliveryStore
 from smsgate.store.outbox import OutboxStore
@@ -38,6 +39,7 @@ class Worker:
         self._tasks: list[asyncio.Task] = []
         self._windows: dict[str | None, SendWindow] = {}
         self._secrets: dict[str, str] = {}
+        self._control: asyncio.Server | None = None
 
     async def start(self) -> None:
         routes = await self._routes()
@@ -59,6 +61,8 @@ class Worker:
         else:
             self.simulator = Simulator(SimConfig(port=_free_or(settings.sim_port)))
             await self.simulator.start()
+            # the control port (for `smsgate smsc-sim mo`) is the SMPP port + 1 when free
+            self._control = await start_control(self.simulator, _free_or(self.simulator.port + 1))
             log.info("no channel configured: delivering to the built-in SMSC simulator on port %d",
                      self.simulator.port)
             sim = SmppConfig(name="simulator", host="127.0.0.1", port=self.simulator.port,
@@ -98,6 +102,9 @@ class Worker:
             await channel.close()
         if self._poster is not None:
             await self._poster.close()
+        if self._control is not None:
+            self._control.close()
+            await self._control.wait_closed()
         if self.simulator is not None:
             await self.simulator.close()
 

@@ -41,8 +41,8 @@ SENSITIVE = ["代开发票", "网络赌博", "信用卡套现", "六合彩"]
 UNSUB = ["拒收请回复R", "回T退订", "回TD退订"]
 
 
-def realistic_text(rng: random.Random) -> str:
-    target = rng.randint(30, 300)
+def realistic_text(rng: random.Random, max_chars: int = 300) -> str:
+    target = rng.randint(min(30, max_chars), max_chars)
     parts: list[str] = []
     while sum(map(len, parts)) < target:
         parts.append(rng.choice(SNIPPETS))
@@ -51,13 +51,13 @@ def realistic_text(rng: random.Random) -> str:
     return "".join(parts)[:target] + rng.choice(UNSUB)
 
 
-def batch_body(rng: random.Random, sign_id: str, first_number: int) -> bytes:
+def batch_body(rng: random.Random, sign_id: str, first_number: int, max_chars: int = 300) -> bytes:
     items = []
     for i in range(999):
         number = str(13_000_000_000 + first_number + i)
         if rng.random() < 0.02:
             number = "12" + number[2:]  # not a mainland mobile prefix
-        items.append({"endpoint": number, "message": realistic_text(rng), "sign_id": sign_id})
+        items.append({"endpoint": number, "message": realistic_text(rng, max_chars), "sign_id": sign_id})
     return json.dumps({"sms_message": items}, ensure_ascii=False).encode()
 
 

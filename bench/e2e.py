@@ -69,6 +69,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--max-chars", type=int, default=300,
+                        help="texts of 30..N characters (the default mix averages ~3 parts; 55 gives 1)")
     args = parser.parse_args()
     rng = random.Random(11)
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +92,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{http_port}"
         try:
             batches = -(-args.messages // 999)
-            bodies = [batch_body(rng, sign_id, b * 1000) for b in range(batches)]
+            bodies = [batch_body(rng, sign_id, b * 1000, args.max_chars) for b in range(batches)]
             started = time.perf_counter()
             elapsed_accept, latencies, accepted = asyncio.run(run(url, project_id, ak, sk, bodies, args.clients))
             db_path = data_dir / "smsgate.sqlite3"

@@ -82,6 +82,10 @@ _REPORT_STATES = {
     1: (DELIVERED,),
     2: (FAILED, EXPIRED),
 }
+_FINAL_COLUMNS = (
+    "id, project_id, sign_id, e164, nation_code, state, status_desc, fee_num, extend_code,"
+    " submitted_at, done_at"
+)
 _REPORT_COLUMNS = (
     "id, state, sign_id, status_desc, fee_num, extend_code, nation_code, e164, submitted_at,"
     " done_at, accepted_at"
@@ -284,7 +288,7 @@ class DeliveryStore:
             chunk = ids[start:start + 500]
             for message_id, stat, done_at, total in self.db.execute(
                 "SELECT p.message_id, p.stat, p.done_at, p.total FROM message_parts p"
-                " JOIN messages m ON m.id=p.message_id AND m.state='SUBMITTED'"
+                " JOIN messages m ON m.id=p.message_id AND +m.state='SUBMITTED'"
                 f" WHERE p.message_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ):  # only SUBMITTED ones: a late duplicate receipt must not report a message twice
@@ -294,7 +298,19 @@ class DeliveryStore:
             "UPDATE messages SET state=?, status_desc=?, done_at=? WHERE id=? AND state='SUBMITTED'",
             updates,
         )
-        return [f for f in (self._final(u[3]) for u in updates) if f is not None]
+        return self._finals([u[3] for u in updates])
+
+    def _finals(self, message_ids: list[str]) -> list[Final]:
+        finals: list[Final] = []
+        for start in range(0, len(message_ids), 500):
+            chunk = message_ids[start:start + 500]
+            rows = self.db.execute(
+                f"SELECT {_FINAL_COLUMNS} FROM messages WHERE id IN ({','.join('?' * len(chunk))})"
+                " AND +state IN ('DELIVERED','FAILED','EXPIRED')",  # '+': look up by id, not state
+                chunk,
+            ).fetchall()
+            finals += [Final(*row) for row in rows]
+        return finals
 
     def record_reply(self, e164: str, text: str, at: int) -> tuple[str, str, str] | None:
         """Keep a mobile-originated reply; it answers the latest message sent to that number.
@@ -345,12 +361,8 @@ class DeliveryStore:
         return ReportRow(*row) if row else None
 
     def _final(self, message_id: str) -> Final | None:
-        row = self.db.execute(
-            "SELECT id, project_id, sign_id, e164, nation_code, state, status_desc, fee_num,"
-            " extend_code, submitted_at, done_at FROM messages WHERE id=?",
-            (message_id,),
-        ).fetchone()
-        return Final(*row) if row and row[5] in (DELIVERED, FAILED, EXPIRED) else None
+        finals = self._finals([message_id])
+        return finals[0] if finals else None
 
 
 def _outcome(message_id: str, rows: list[tuple[str | None, int | None, int]]) -> tuple | None:

@@ -102,10 +102,6 @@ def serve(
 ) -> None:
     """Run the whole service in one process on the embedded default (SQLite): the API, the
     dispatcher, callbacks, and the built-in SMSC simulator when no channel is configured."""
-    import uvicorn
-
-    from smsgate.api.app import create_app
-
     settings = _settings(data_dir, database_url, host=host, port=port, channels_file=channels,
                          sim_port=sim_port)
     SendWindow.parse(settings.send_window)  # refuse a bad SMSGATE_SEND_WINDOW at start-up
@@ -114,11 +110,32 @@ def serve(
             load_channels(settings.channels_file)  # and a bad channels file
         except ChannelConfigError as exc:
             raise CliError(str(exc)) from exc
-    typer.echo(f"smsgate: serving on http://{host}:{port} (store {settings.sqlite_path})")
+    _run_http(settings, access_log)
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Run the HTTP API only: accept messages, answer reports; no delivery in this process."""
+    _run_http(_settings(data_dir, database_url, host=host, port=port, deliver=False), access_log)
+
+
+def _run_http(settings: Settings, access_log: bool) -> None:
+    import uvicorn
+
+    from smsgate.api.app import create_app
+
+    role = "serving" if settings.deliver else "serving the API only"
+    typer.echo(f"smsgate: {role} on http://{settings.host}:{settings.port} (store {settings.sqlite_path})")
     uvicorn.run(
         create_app(settings),
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         loop="uvloop",
         http="httptools",
         access_log=access_log,

@@ -79,9 +79,12 @@ class Worker:
         return self._windows[text]
 
     def _secret_for(self, project_id: str) -> str:
+        """The project's callback signing key (set once, at its first subscription)."""
         if project_id not in self._secrets:
             sealed = OutboxStore(self.state.reader.db).sealed_secret(project_id)
-            self._secrets[project_id] = self.state.secrets.open(sealed) if sealed else ""
+            if sealed is None:
+                return ""  # not cached: the key may be created a moment later
+            self._secrets[project_id] = self.state.secrets.open(sealed)
         return self._secrets[project_id]
 
     async def close(self) -> None:

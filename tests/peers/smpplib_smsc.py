@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from smpplib import consts, smpp
 from smpplib.command import Command
+
+from tests.peers.loopback import LoopbackServer
 
 BIND_REQUESTS = ("bind_transceiver", "bind_transmitter", "bind_receiver")
 
@@ -67,6 +68,9 @@ class Conn:
     def commands(self) -> list[str]:
         return [p.command for p in self.received]
 
+    def abort(self) -> None:
+        self.writer.transport.abort()
+
 
 @dataclass(frozen=True)
 class Submitted:
@@ -77,44 +81,18 @@ class Submitted:
     conn: int
 
 
-class SmpplibSmsc:
+class SmpplibSmsc(LoopbackServer[Conn]):
     """Answers binds, submit_sm, enquire_link and unbind; pushes deliver_sm on request."""
 
     def __init__(self, system_id: str = "SMSC") -> None:
+        super().__init__()
         self.system_id = system_id
-        self.port = 0
-        self.conns: list[Conn] = []
         self.binds: list[Command] = []
         self.submits: list[Submitted] = []
         self.errors: list[str] = []  # PDUs smpplib could not parse, and generic_nacks we got
         self.refuse: dict[str, int] = {}  # destination -> command_status its submits get
         self._sequencer = _Sequencer()
         self._ids = itertools.count(0x1A2B3C)
-        self._changed = asyncio.Condition()
-        self._server: asyncio.Server | None = None
-
-    # --- lifecycle ---
-
-    async def start(self) -> SmpplibSmsc:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for conn in self.conns:
-            conn.writer.transport.abort()
-        await self._server.wait_closed()
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-        """Wait (bounded) until ``predicate`` holds; re-checked after every PDU and hang-up."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     # --- what tests look at ---
 
@@ -158,7 +136,7 @@ class SmpplibSmsc:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Conn(len(self.conns) + 1, writer)
         self.conns.append(conn)
-        await self._notify()
+        await self.changed()
         try:
             while True:
                 head = await reader.readexactly(4)
@@ -175,13 +153,13 @@ class SmpplibSmsc:
                 conn.received.append(pdu)
                 await self._handle(conn, pdu)
                 await conn.writer.drain()
-                await self._notify()
+                await self.changed()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             conn.ended.set()
             writer.transport.abort()
-            await self._notify()
+            await self.changed()
 
     async def _handle(self, conn: Conn, pdu: Command) -> None:
         if pdu.command == "generic_nack":

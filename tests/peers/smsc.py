@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 from datetime import datetime
 
 from smsgate.smpp.dlr import receipt_text
 from smsgate.smpp.pdu import CommandId, Pdu, Status, Tag, decode, encode, pdu_length, response_to
+from tests.peers.loopback import LoopbackServer
 
 BINDS = (CommandId.BIND_TRANSCEIVER, CommandId.BIND_TRANSMITTER, CommandId.BIND_RECEIVER)
 RECEIVES = (CommandId.BIND_TRANSCEIVER, CommandId.BIND_RECEIVER)
@@ -78,15 +78,14 @@ class PeerConn:
         self.writer.transport.abort()
 
 
-class Smsc:
+class Smsc(LoopbackServer[PeerConn]):
     """The well-behaved SMSC.  ``refuse`` maps a destination to the status its submits get."""
 
     system_id = "esme"
     password = "secret"
 
     def __init__(self) -> None:
-        self.port = 0
-        self.conns: list[PeerConn] = []
+        super().__init__()
         self.binds: list[tuple[CommandId, int]] = []  # (bind command, status answered)
         self.submits: list[Pdu] = []
         self.received: list[Pdu] = []  # every PDU from the ESME, in order
@@ -94,31 +93,6 @@ class Smsc:
         self.refuse: dict[str, int] = {}
         self.max_outstanding = 0
         self._id_counter = itertools.count(0xA1B2C3)
-        self._changed = asyncio.Condition()
-        self._server: asyncio.Server | None = None
-
-    # --- lifecycle ---
-
-    async def start(self) -> Smsc:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for conn in self.conns:
-            conn.abort()
-        await self._server.wait_closed()
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-        """Wait (bounded) until ``predicate`` holds; it is re-checked after every PDU."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), timeout)
-
-    async def changed(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     # --- what the tests look at ---
 

@@ -130,11 +130,14 @@ class Dispatcher:
         local = datetime.fromtimestamp(now / 1000, self._zone)
         held: dict[int, list[str]] = {}
         sendable: list[Claimed] = []
+        opening: dict[str, datetime] = {}  # per project, once per batch
         for m in claimed:
             if now - m.accepted_at > self.settings.validity_ms:
                 await self._finish(m.id, EXPIRED, "EXPIRED", now)
                 continue
-            opens = self._window_for(m.project_id).next_open(local)
+            if m.project_id not in opening:
+                opening[m.project_id] = self._window_for(m.project_id).next_open(local)
+            opens = opening[m.project_id]
             if opens > local:
                 held.setdefault(int(opens.timestamp() * 1000), []).append(m.id)
             else:

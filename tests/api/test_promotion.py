@@ -267,3 +267,13 @@ def test_admin_changes_reach_a_running_server(client: TestClient, world: World) 
     assert send(client, world, [item(sign_id=new)])[0]["code"] == "SMN.0087"
     world.store.set_sign_status(world.project_id, new, SignStatus.APPROVED)
     assert "message_id" in send(client, world, [item(sign_id=new)])[0]
+
+
+def test_one_text_to_many_numbers_is_judged_the_same_for_each(client: TestClient, world: World) -> None:
+    bad = f"代开发票，量大从优{UNSUB}"
+    long_text = "惠" * 100 + UNSUB
+    items = [item(f"1380013{i:04d}", text=bad if i % 2 else long_text, sign_id=world.sign_id) for i in range(6)]
+    results = send(client, world, items)
+    assert [r.get("sensitive_word") for r in results] == [None, "代开发票"] * 3
+    fees = {world.store.message(r["message_id"])["fee_num"] for r in results if "message_id" in r}
+    assert fees == {2}

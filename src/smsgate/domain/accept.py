@@ -55,9 +55,10 @@ def screen(items: Sequence[Item], rules: ProjectRules, at_ms: int) -> list[Outco
     """Refusal or candidate for each item, in input order."""
     outcomes: list[Outcome] = []
     seen: set[tuple[str, str]] = set()
+    verdicts: dict[str, errors.SmsgateError | int] = {}
     for item in items:
         try:
-            candidate = check(item, rules, at_ms)
+            candidate = check(item, rules, at_ms, verdicts)
             key = (candidate.e164, candidate.text)
             if key in seen:
                 raise errors.EndpointDuplicate()
@@ -70,20 +71,32 @@ def screen(items: Sequence[Item], rules: ProjectRules, at_ms: int) -> list[Outco
     return outcomes
 
 
-def check(item: Item, rules: ProjectRules, at_ms: int) -> NewMessage:
-    """Every stateless rule for one item; raises the first refusal."""
+def check(
+    item: Item, rules: ProjectRules, at_ms: int,
+    verdicts: dict[str, errors.SmsgateError | int] | None = None,
+) -> NewMessage:
+    """Every stateless rule for one item; raises the first refusal.
+
+    ``verdicts`` remembers, per text, the refusal or the number of parts: a batch often sends
+    one text to many numbers, and the text's rules are the costly ones."""
     extend_src_id = _extend_src_id(item.extend_src_id)
     extend_code = _extend_code(item.extend_code)
     number = phone.normalize(item.endpoint)
     sign, text = _signed_text(item, rules)
-    _check_text(text, rules.lexicon)
+    verdict = verdicts.get(text) if verdicts is not None else None
+    if verdict is None:
+        verdict = _text_verdict(text, rules.lexicon)
+        if verdicts is not None:
+            verdicts[text] = verdict
+    if isinstance(verdict, errors.SmsgateError):
+        raise verdict
     return NewMessage(
         id=new_message_id(at_ms),
         sign_id=sign.id,
         e164=number.e164,
         nation_code=number.nation_code,
         text=text,
-        fee_num=segments.fee_num(text),
+        fee_num=verdict,
         extend_code=extend_code,
         extend_src_id=extend_src_id,
     )
@@ -160,6 +173,15 @@ def _check_sign(sign: Sign) -> None:
         raise errors.SignTypeMismatch()
     if sign.status != SignStatus.APPROVED:
         raise errors.SignNotApproved()
+
+
+def _text_verdict(text: str, lexicon: Lexicon) -> errors.SmsgateError | int:
+    """The text's refusal, or its number of parts when every text rule passes."""
+    try:
+        _check_text(text, lexicon)
+        return segments.fee_num(text)
+    except errors.SmsgateError as refusal:
+        return refusal.with_traceback(None)
 
 
 def _check_text(text: str, lexicon: Lexicon) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
@@ -17,7 +18,10 @@ from tests.conftest import UNSUB, World
 from tests.dispatch.fakes import FakeChannel
 
 ALWAYS = SendWindow.parse("00:00-24:00")
-NEVER_NOW = SendWindow.parse("03:00-03:01")
+def closed_now(world: World) -> SendWindow:
+    """A one-hour window starting two hours from now: closed whenever the test runs."""
+    hour = (datetime.now(world.settings.zone).hour + 2) % 24
+    return SendWindow.parse(f"{hour:02d}:00-{hour + 1:02d}:00")
 
 
 def queue(world: World, *texts: str, e164: str = "+8613800138000") -> list[str]:
@@ -90,7 +94,7 @@ async def test_a_long_message_goes_in_parts_and_the_worst_part_wins(world: World
 
 async def test_outside_the_window_nothing_is_sent_and_the_message_waits(world: World) -> None:
     channel = FakeChannel()
-    d = dispatcher(world, channel, window=NEVER_NOW)
+    d = dispatcher(world, channel, window=closed_now(world))
     [mid] = queue(world, f"夜间活动{UNSUB}")
     await d.drain()
     assert channel.sent == [] and state(world, mid) == "QUEUED"

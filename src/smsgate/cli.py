@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from smsgate import cli_reports
 from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key, new_token, token_hash
 from smsgate.config import Settings
 from smsgate.dispatch.config import ChannelConfigError, load_channels
@@ -41,6 +42,8 @@ optout_app = typer.Typer(help="Numbers that unsubscribed from a signature.")
 token_app = typer.Typer(help="X-Auth-Token tokens.")
 app.add_typer(admin, name="admin")
 app.add_typer(smsc_cli.app, name="smsc-sim", help="The built-in SMSC simulator (an SMPP server).")
+app.command("status")(cli_reports.status)
+app.command("report")(cli_reports.report)
 for sub, name in [
     (project_app, "project"),
     (key_app, "key"),

@@ -1,0 +1,119 @@
+"""``smsgate status`` and ``smsgate report``: what happened to messages, for the operator, read
+straight from the store (they work while the server runs)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from smsgate.config import Settings
+from smsgate.domain import errors
+from smsgate.store.sqlite import SqliteStore
+
+_SINCE = re.compile(r"([0-9]+)([smhd])")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_MESSAGE_COLUMNS = ("id", "project_id", "e164", "state", "status_desc", "fee_num", "accepted_at",
+                    "submitted_at", "done_at")
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="SMSGATE_DATA_DIR")]
+DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SMSGATE_DATABASE_URL")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _store(data_dir: Path | None, database_url: str | None) -> SqliteStore:
+    settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+
+
+def _time(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+
+
+def status(
+    message_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
+) -> None:
+    """One message: its state, times, and each part's carrier id and receipt."""
+    store = _store(data_dir, database_url)
+    message = store.message(message_id)
+    if message is None:
+        raise errors.MessageNotFound(f"No message {message_id}.")
+    parts = store.db.execute(
+        "SELECT idx, total, carrier_id, stat, err, submitted_at, done_at FROM message_parts"
+        " WHERE message_id=? ORDER BY idx",
+        (message_id,),
+    ).fetchall()
+    if as_json:
+        keys = ("idx", "total", "carrier_id", "stat", "err", "submitted_at", "done_at")
+        typer.echo(json.dumps({**message, "parts": [dict(zip(keys, p)) for p in parts]}, ensure_ascii=False))
+        return
+    table = Table(title=f"message {message_id}", show_header=False)
+    for key in ("project_id", "sign_id", "e164", "state", "status_desc", "fee_num", "attempts", "channel"):
+        table.add_row(key, str(message[key]))
+    for key in ("accepted_at", "submitted_at", "done_at"):
+        table.add_row(key, _time(message[key]))
+    for idx, total, carrier_id, stat, err, _, done_at in parts:
+        table.add_row(f"part {idx}/{total}", f"{carrier_id} {stat or 'waiting'} {err or ''} {_time(done_at)}")
+    _console().print(table)
+
+
+def report(
+    since: Annotated[str, typer.Option(help="How far back: 30m, 1h, 2d...")] = "1h",
+    project: Annotated[Optional[str], typer.Option(help="Only this project.")] = None,
+    limit: Annotated[int, typer.Option(min=0, max=1000, help="Latest messages listed.")] = 20,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Messages accepted in a recent period: counts by state, then the latest ones."""
+    match = _SINCE.fullmatch(since.strip())
+    if match is None:
+        raise errors.BadRequest(f"--since {since!r} is invalid: use e.g. 30m, 1h or 2d")
+    start = int(time.time() * 1000) - int(match.group(1)) * _UNIT_MS[match.group(2)]
+    where, params = "accepted_at>=?", [start]
+    if project:
+        where, params = where + " AND project_id=?", [start, project]
+    store = _store(data_dir, database_url)
+    counts = dict(store.db.execute(
+        f"SELECT state, count(*) FROM messages WHERE {where} GROUP BY state ORDER BY state", params
+    ).fetchall())
+    rows = store.db.execute(
+        f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE {where} ORDER BY seq DESC LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    if as_json:
+        typer.echo(json.dumps({"since_ms": start, "counts": counts,
+                               "messages": [dict(zip(_MESSAGE_COLUMNS, r)) for r in rows]}))
+        return
+    console = _console()
+    summary = Table(title=f"since {_time(start)} UTC")
+    summary.add_column("state")
+    summary.add_column("messages", justify="right")
+    for state, n in counts.items():
+        summary.add_row(state, f"{n:,}")
+    summary.add_row("total", f"{sum(counts.values()):,}")
+    console.print(summary)
+    latest = Table(title=f"latest {len(rows)}")
+    for column in ("message_id", "number", "state", "status", "parts", "accepted", "done"):
+        latest.add_column(column)
+    for r in rows:
+        latest.add_row(r[0], _masked(r[2]), r[3], r[4] or "", str(r[5]), _time(r[6]), _time(r[8]))
+    console.print(latest)
+
+
+def _console() -> Console:
+    """Rich's console; wide when piped (rich would otherwise cut tables to 80 columns)."""
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _masked(e164: str) -> str:
+    """Numbers are masked on screen (138****0000), as in logs."""
+    return e164[:-8] + "****" + e164[-4:] if len(e164) > 8 else e164

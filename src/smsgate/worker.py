@@ -18,6 +18,7 @@ from smsgate.dispatch.config import load_channels
 from smsgate.dispatch.dispatcher import Dispatcher
 from smsgate.dispatch.router import Router
 from smsgate.domain.window import SendWindow
+from smsgate.metrics import channel_gauges
 from smsgate.smpp.session import SmppChannel, SmppConfig
 from smsgate.smsc.control import start_control
 from smsgate.smsc.simulator import SimConfig, Simulator
@@ -49,6 +50,7 @@ class Worker:
         self.dispatcher = Dispatcher(self.state.write, DeliveryStore(writer_db), outbox, router,
                                      self._window_for, self.state.settings.zone)
         self._poster = Poster(self.state.write, outbox, self._secret_for)
+        self.state.metrics.watch(channel_gauges(lambda: self.channels))
         for channel in self.channels:
             await channel.start()
         self._tasks = [asyncio.create_task(self.dispatcher.run(), name="dispatcher"),

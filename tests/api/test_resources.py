@@ -100,3 +100,17 @@ def test_openapi_describes_every_route(client: TestClient) -> None:
     assert served == routes
     schema = doc["components"]["schemas"]["SmsMessage"]
     assert set(schema["required"]) == {"endpoint", "message"}
+
+
+def test_metrics_count_requests_and_items(client: TestClient, world: World) -> None:
+    items = [item("13800138000", sign_id=world.sign_id), item("123", sign_id=world.sign_id),
+             item("13800138001", text="没有退订说明", sign_id=world.sign_id)]
+    client.post(world.promotion_path, json={"sms_message": items})
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert "smsgate_messages_accepted_total 1.0" in text
+    assert 'smsgate_messages_refused_total{code="SMN.0012"} 1.0' in text
+    assert 'smsgate_messages_refused_total{code="SMN.0204"} 1.0' in text
+    assert 'smsgate_http_requests_total{route="send_promotion",status="200"} 1.0' in text
+    assert 'smsgate_queue_depth{state="QUEUED"} 1.0' in text

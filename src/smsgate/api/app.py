@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from smsgate.api import reports, resources
@@ -22,11 +23,16 @@ from smsgate.api.responses import JsonResponse, http_error, internal_error, smsg
 from smsgate.api.state import AppState
 from smsgate.config import Settings
 from smsgate.domain.errors import SmsgateError
+from smsgate.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from smsgate.worker import Worker
 
 
 async def openapi(request: Request) -> JsonResponse:
     return JsonResponse(document())
+
+
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.smsgate.metrics.render(), media_type=CONTENT_TYPE)
 
 
 def routes() -> list[Route]:
@@ -42,6 +48,7 @@ def routes() -> list[Route]:
         Route("/v3/auth/tokens", resources.create_token, methods=["POST"]),
         Route("/healthz", resources.health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
 
 
@@ -58,7 +65,7 @@ def _tune_gc() -> None:
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state = AppState(settings)
+        state = AppState(settings, request_metrics)
         app.state.smsgate = state
         worker = Worker(state) if settings.deliver else None
         if worker is not None:
@@ -76,9 +83,10 @@ def create_app(settings: Settings) -> Starlette:
                 await checkpoints
             state.close()
 
+    request_metrics = Metrics()
     return Starlette(
         routes=routes(),
-        middleware=[Middleware(RequestId)],
+        middleware=[Middleware(RequestId), Middleware(RequestMetrics, metrics=request_metrics)],
         exception_handlers={
             SmsgateError: smsgate_error,
             HTTPException: http_error,

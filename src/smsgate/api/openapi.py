@@ -134,6 +134,13 @@ def _paths() -> dict:
                 },
             }
         },
+        "/metrics": {
+            "get": {
+                "operationId": "Metrics",
+                "summary": "Prometheus metrics: requests, messages, queue depth, SMPP, callbacks.",
+                "responses": {"200": {"description": "text format 0.0.4", "content": {"text/plain": {}}}},
+            }
+        },
         "/healthz": {
             "get": {
                 "operationId": "Health",

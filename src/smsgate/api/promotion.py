@@ -5,6 +5,7 @@ The 200 is the promise: it is sent only after every accepted message is committe
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 import msgspec
@@ -63,6 +64,8 @@ async def send_promotion(request: Request) -> JsonResponse:
         )
         outcomes = [next(refusals) or o if isinstance(o, NewMessage) else o for o in outcomes]
     results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
+    refused = Counter(r.code for r in results if r.code is not None)
+    state.metrics.count_items(len(results) - sum(refused.values()), refused)
     return JsonResponse(PromotionResponse(request_id=request_id(request), result=results))
 
 

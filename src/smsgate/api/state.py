@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from smsgate.auth.secrets import SecretBox
 from smsgate.config import Settings
+from smsgate.metrics import Metrics, store_gauges
 from smsgate.domain.accept import ProjectRules
 from smsgate.domain.errors import SmsgateError
 from smsgate.domain.records import Project, SignStatus
@@ -33,8 +34,9 @@ class AppState:
     loop and only its COMMIT (the fsync) runs on a thread, so the loop keeps screening other
     requests while SQLite syncs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         path = settings.sqlite_path
         self.reader = SqliteStore(path, settings.sqlite_synchronous)
         self.writer = SqliteStore(path, settings.sqlite_synchronous)
@@ -44,6 +46,7 @@ class AppState:
         self.delivery_reader = DeliveryStore(self.reader.db)
         self.outbox_reader = OutboxStore(self.reader.db)
         self.outbox_writer = OutboxStore(self.writer.db)
+        self.metrics.watch(store_gauges(lambda sql: self.reader.db.execute(sql).fetchall()))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-writer")
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-checkpoint")
         self._projects: dict[str, ProjectContext] = {}

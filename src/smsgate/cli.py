@@ -7,6 +7,7 @@ while it runs: every change bumps the project's version, which the server's cach
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from enum import Enum
@@ -131,7 +132,10 @@ def api(
 def _run_http(settings: Settings, access_log: bool) -> None:
     import uvicorn
 
+    from smsgate import logs
     from smsgate.api.app import create_app
+
+    logs.setup(os.environ.get("SMSGATE_LOG_LEVEL", "info"))
 
     role = "serving" if settings.deliver else "serving the API only"
     typer.echo(f"smsgate: {role} on http://{settings.host}:{settings.port} (store {settings.sqlite_path})")
@@ -142,7 +146,7 @@ def _run_http(settings: Settings, access_log: bool) -> None:
         loop="uvloop",
         http="httptools",
         access_log=access_log,
-        log_level="warning",
+        log_config=None,  # keep our JSON handler
         timeout_graceful_shutdown=10,
     )
 

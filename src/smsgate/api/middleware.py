@@ -6,6 +6,8 @@ import os
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smsgate.logs import request_id_var
+
 
 class RequestId:
     """Gives each request a 32-hex id (``scope["state"]["request_id"]``) and answers it in
@@ -20,6 +22,7 @@ class RequestId:
             return
         rid = os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = rid
+        request_id_var.set(rid)  # for every log line of this request
         header = (b"x-request-id", rid.encode())
 
         async def send_with_id(message: Message) -> None:

@@ -5,6 +5,7 @@ The 200 is the promise: it is sent only after every accepted message is committe
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import datetime
 
@@ -25,6 +26,8 @@ from smsgate.api.state import AppState
 from smsgate.domain import errors
 from smsgate.domain.accept import screen
 from smsgate.domain.records import NewMessage, now_ms
+
+log = logging.getLogger("smsgate.api")
 
 MAX_ITEMS = 999
 ECHO_LIMIT = 64  # an absurd endpoint is echoed back cut to this many characters
@@ -65,7 +68,10 @@ async def send_promotion(request: Request) -> JsonResponse:
         outcomes = [next(refusals) or o if isinstance(o, NewMessage) else o for o in outcomes]
     results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
     refused = Counter(r.code for r in results if r.code is not None)
-    state.metrics.count_items(len(results) - sum(refused.values()), refused)
+    accepted = len(results) - sum(refused.values())
+    state.metrics.count_items(accepted, refused)
+    log.info("batch_accepted", extra={"project_id": project_id, "items": len(results),
+                                      "accepted": accepted, "refused": dict(refused)})
     return JsonResponse(PromotionResponse(request_id=request_id(request), result=results))
 
 

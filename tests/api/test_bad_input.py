@@ -119,3 +119,14 @@ def test_expired_token_is_refused(client: TestClient, world: World) -> None:
 def test_every_response_carries_a_request_id(client: TestClient) -> None:
     for r in (client.get("/healthz"), client.get("/openapi.json"), client.get("/nope")):
         assert len(r.headers["X-Request-Id"]) == 32
+
+
+def test_a_failing_store_answers_503_and_keeps_nothing(client: TestClient, world: World) -> None:
+    state = client.app.state.smsgate
+    state.writer.db.execute("PRAGMA query_only=ON")  # every write now fails, as on a full disk
+    r = client.post(world.promotion_path, json={"sms_message": [item(sign_id=world.sign_id)]})
+    assert_refused(r, 503, "SMN.0018")
+    state.writer.db.execute("PRAGMA query_only=OFF")
+    assert world.store.count_messages() == 0
+    r = client.post(world.promotion_path, json={"sms_message": [item(sign_id=world.sign_id)]})
+    assert r.status_code == 200 and world.store.count_messages() == 1

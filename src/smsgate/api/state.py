@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -12,7 +14,7 @@ from smsgate.auth.secrets import SecretBox
 from smsgate.config import Settings
 from smsgate.metrics import Metrics, store_gauges
 from smsgate.domain.accept import ProjectRules
-from smsgate.domain.errors import SmsgateError
+from smsgate.domain.errors import ServiceUnavailable, SmsgateError
 from smsgate.domain.records import Project, SignStatus
 from smsgate.domain.sensitive import default_lexicon
 from smsgate.store.delivery import DeliveryStore
@@ -26,6 +28,15 @@ T = TypeVar("T")
 class ProjectContext:
     project: Project
     rules: ProjectRules
+
+
+@contextlib.asynccontextmanager
+async def _store_errors() -> AsyncIterator[None]:
+    """Driver errors become the service's own at this boundary: 503 SMN.0018, retry later."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise ServiceUnavailable(f"The store cannot take writes now ({type(exc).__name__}); retry later.") from exc
 
 
 class AppState:
@@ -55,12 +66,13 @@ class AppState:
 
     async def write(self, fn: Callable[..., T], *args: object) -> T:
         """Run ``fn(*args)`` (a short method of ``self.writer``) on the writer thread."""
-        async with self._write_lock:
+        async with self._write_lock, _store_errors():
             return await self._in_thread(fn, *args)
 
     async def commit_batch(self, *args: Any) -> list[SmsgateError | None]:
-        """Stage a batch on the loop, COMMIT it on the thread; see ``SqliteStore.stage_batch``."""
-        async with self._write_lock:
+        """Stage a batch on the loop, COMMIT it on the thread; see ``SqliteStore.stage_batch``.
+        A store that fails answers 503 and keeps nothing of the batch."""
+        async with self._write_lock, _store_errors():
             outcomes = self.writer.stage_batch(*args)
             try:
                 await self._in_thread(self.writer.commit)

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from smsgate.config import Settings
 from smsgate.domain import errors
+from smsgate.logs import mask_number
 from smsgate.store.sqlite import SqliteStore
 
 _SINCE = re.compile(r"([0-9]+)([smhd])")
@@ -105,15 +106,10 @@ def report(
     for column in ("message_id", "number", "state", "status", "parts", "accepted", "done"):
         latest.add_column(column)
     for r in rows:
-        latest.add_row(r[0], _masked(r[2]), r[3], r[4] or "", str(r[5]), _time(r[6]), _time(r[8]))
+        latest.add_row(r[0], mask_number(r[2]), r[3], r[4] or "", str(r[5]), _time(r[6]), _time(r[8]))
     console.print(latest)
 
 
 def _console() -> Console:
     """Rich's console; wide when piped (rich would otherwise cut tables to 80 columns)."""
     return Console() if sys.stdout.isatty() else Console(width=160)
-
-
-def _masked(e164: str) -> str:
-    """Numbers are masked on screen (138****0000), as in logs."""
-    return e164[:-8] + "****" + e164[-4:] if len(e164) > 8 else e164

@@ -25,7 +25,7 @@ from smsgate.domain.records import (
 )
 
 MAX_SIGNS_PER_PROJECT = 10
-MIGRATIONS = ("schema.sql", "schema_2.sql")
+MIGRATIONS = ("schema.sql", "schema_2.sql", "schema_3.sql")
 
 _PROJECT_COLUMNS = "id, name, enterprise, grants, daily_cap, send_window, version, created_at"
 _SIGN_COLUMNS = "id, project_id, name, type, status, reply, created_at"
@@ -345,6 +345,17 @@ class SqliteStore:
             [(project_id, e164, day, counts[e164]) for e164 in touched],
         )
         return outcomes
+
+    def preview_batch(
+        self, project_id: str, day: str, cap: int, candidates: Sequence[NewMessage]
+    ) -> list[errors.SmsgateError | None]:
+        """What :meth:`stage_batch` would answer now (opt-outs, the daily cap), storing
+        nothing: the dry run."""
+        if not candidates:
+            return []
+        numbers = sorted({c.e164 for c in candidates})
+        opted = self._optouts(project_id, numbers)
+        return _apply_caps(candidates, opted, self._counts(project_id, day, numbers), cap)
 
     def _optouts(self, project_id: str, numbers: list[str]) -> set[tuple[str, str]]:
         marks = ",".join("?" * len(numbers))

@@ -1,0 +1,42 @@
+"""The real PostgreSQL and Redis servers the scale-out tests run against.
+
+On a machine without them those tests skip with the reason; with ``SMSGATE_REQUIRE_SERVICES=1``
+(``.ci/run`` sets it) a missing service fails the test instead, so CI always exercises them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+POSTGRES_URL = os.environ.get("SMSGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("SMSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(name: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    reason = f"{name} is not reachable on {host}:{port}"
+    if os.environ.get("SMSGATE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason}, and SMSGATE_REQUIRE_SERVICES=1 requires it")
+    pytest.skip(reason)
+
+
+def require_postgres() -> str:
+    require("PostgreSQL", "127.0.0.1", 5432)
+    return POSTGRES_URL
+
+
+def require_redis() -> str:
+    require("Redis", "127.0.0.1", 6379)
+    return REDIS_URL

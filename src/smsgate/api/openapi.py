@@ -51,6 +51,29 @@ def _report_params() -> list[dict]:
     ]
 
 
+_DRY_RUN = {
+    "name": "dry_run",
+    "in": "query",
+    "required": False,
+    "description": (
+        "true: run every rule (signature, length and fee_num, unsubscribe text, sensitive words,"
+        " opt-outs, daily caps, sending window) and answer each item's result without storing"
+        " or sending anything (DryRunResponse: message_id null; sensitive_word_position, fee_num,"
+        " send now or held until held_until). Any value but true or false is refused (SMN.0024)."
+    ),
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
+
+
+def _promotion_answers() -> dict:
+    """The real call's answer, or with ``dry_run=true`` the dry run's."""
+    answers = _answers("PromotionResponse", "200", "404")
+    ok = _json("PromotionResponse")["application/json"]["schema"]
+    dry = _json("DryRunResponse")["application/json"]["schema"]
+    answers["200"]["content"] = {"application/json": {"schema": {"anyOf": [ok, dry]}}}
+    return answers
+
+
 def _paths() -> dict:
     project = _path_param("project_id")
     return {
@@ -58,10 +81,10 @@ def _paths() -> dict:
             "post": {
                 "operationId": "PromotionSmsBatchPublishWithDiffMessage",
                 "summary": "Send promotional SMS, each recipient with its own text (1-999).",
-                "parameters": [project],
+                "parameters": [project, _DRY_RUN],
                 "security": _SECURITY,
                 "requestBody": {"required": True, "content": _json("PromotionBatch")},
-                "responses": _answers("PromotionResponse", "200", "404"),
+                "responses": _promotion_answers(),
             }
         },
         "/v2/{project_id}/notifications/sms_sign": {
@@ -159,6 +182,7 @@ def document() -> dict:
     structs = [
         schemas.PromotionBatch,
         schemas.PromotionResponse,
+        schemas.DryRunResponse,
         schemas.ErrorBody,
         schemas.GatewayErrorBody,
         schemas.SignListResponse,

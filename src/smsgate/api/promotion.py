@@ -12,6 +12,7 @@ from datetime import datetime
 import msgspec
 from starlette.requests import Request
 
+from smsgate.api import dry_run
 from smsgate.api.auth import authenticate
 from smsgate.api.body import decode, read_body
 from smsgate.api.responses import JsonResponse, request_id
@@ -53,11 +54,15 @@ async def send_promotion(request: Request) -> JsonResponse:
         raise errors.ProjectNotFound()
     if not context.project.may_promote:
         raise errors.NoApiPermission()
+    dry = dry_run.requested(request)
     parsed = parse_items(body)
     items = [p for p in parsed if isinstance(p, SmsMessage)]
     at = now_ms()
     screened = iter(screen(items, context.rules, at))
     outcomes = [next(screened) if isinstance(p, SmsMessage) else p[1] for p in parsed]
+    if dry:  # every rule, nothing stored
+        results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
+        return dry_run.respond(state, request, context, parsed, outcomes, results)
     candidates = [o for o in outcomes if isinstance(o, NewMessage)]
     if candidates:
         cap = context.project.daily_cap or state.settings.daily_cap

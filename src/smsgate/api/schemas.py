@@ -61,6 +61,32 @@ class PromotionResponse(msgspec.Struct):
     result: list[CommitResult]
 
 
+class DryRunResult(msgspec.Struct, omit_defaults=True):
+    """One item of a dry run (``?dry_run=true``): what the real call would answer, plus why.
+
+    ``message_id`` is always null (nothing is stored).  A refused item has ``code`` and
+    ``message`` (and for SMN.0227 ``sensitive_word`` and ``sensitive_word_position``, the
+    character offset in the item's ``message`` where the word begins, as the sender spelled it);
+    an accepted one has ``fee_num`` and ``send``: ``now``, or ``held`` with ``held_until`` (when
+    the sending window opens, ``2016-08-02T00:00:00Z``)."""
+
+    endpoint: str
+    message_id: None
+    code: str | None = None
+    message: str | None = None
+    sensitive_word: str | None = None
+    sensitive_word_position: int | None = None
+    fee_num: int | None = None
+    send: Literal["now", "held"] | None = None
+    held_until: str | None = None
+
+
+class DryRunResponse(msgspec.Struct):
+    request_id: str
+    dry_run: bool
+    result: list[DryRunResult]
+
+
 class ErrorBody(msgspec.Struct):
     request_id: str
     code: str

@@ -25,7 +25,8 @@ from smsgate.domain.records import SignStatus, SignType
 from smsgate.domain.window import SendWindow
 from smsgate.smsc import cli as smsc_cli
 from smsgate.store.outbox import OutboxStore
-from smsgate.store.sqlite import SqliteStore
+from smsgate.store import open_store
+from smsgate.store.core import Store
 
 app = typer.Typer(
     help="smsgate: promotional SMS over Huawei SMN's v2 API, delivered by SMPP.",
@@ -74,16 +75,16 @@ def _settings(data_dir: Path | None, database_url: str | None, **more: object) -
     return Settings.from_env(data_dir=data_dir, database_url=database_url, **more)
 
 
-def _store(data_dir: Path | None, database_url: str | None) -> SqliteStore:
+def _store(data_dir: Path | None, database_url: str | None) -> Store:
     settings = _settings(data_dir, database_url)
-    return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+    return open_store(settings)
 
 
-def _store_and_box(data_dir: Path | None, database_url: str | None) -> tuple[SqliteStore, SecretBox]:
+def _store_and_box(data_dir: Path | None, database_url: str | None) -> tuple[Store, SecretBox]:
     """The store and the box its secrets are sealed in (the master key beside the database)."""
     settings = _settings(data_dir, database_url)
-    store = SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
-    return store, SecretBox.for_data_dir(settings.sqlite_path.parent)
+    store = open_store(settings)
+    return store, SecretBox.for_data_dir(settings.secrets_dir)
 
 
 def _print(as_json: bool, payload: dict, human: str) -> None:

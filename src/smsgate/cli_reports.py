@@ -18,7 +18,8 @@ from rich.table import Table
 from smsgate.config import Settings
 from smsgate.domain import errors
 from smsgate.logs import mask_number
-from smsgate.store.sqlite import SqliteStore
+from smsgate.store import open_store
+from smsgate.store.core import Store
 
 _SINCE = re.compile(r"([0-9]+)([smhd])")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -30,9 +31,9 @@ DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SM
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-def _store(data_dir: Path | None, database_url: str | None) -> SqliteStore:
+def _store(data_dir: Path | None, database_url: str | None) -> Store:
     settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
-    return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+    return open_store(settings)
 
 
 def _time(ms: int | None) -> str:

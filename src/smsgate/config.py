@@ -45,15 +45,31 @@ class Settings:
     sim_port: int = 2775
     #: run the dispatcher and callbacks in this process (``smsgate serve``)
     deliver: bool = True
+    #: cluster-wide counters (frequency caps, rate limits); None: kept in the store / in process
+    redis_url: str | None = None
+    #: cluster-wide accepted messages per second per project (0: no limit)
+    project_rate: float = 0.0
+
+    @property
+    def is_postgres(self) -> bool:
+        return (self.database_url or "").startswith(("postgresql://", "postgres://"))
 
     @property
     def sqlite_path(self) -> Path:
         url = self.database_url
         if url:
             if not url.startswith("sqlite:///"):
-                raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH")
+                raise ValueError(
+                    f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://..."
+                )
             return Path(url.removeprefix("sqlite:///"))
         return self.data_dir / "smsgate.sqlite3"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Where ``master.key`` lives (unless SMSGATE_MASTER_KEY is set): beside the SQLite
+        file, or the data directory with PostgreSQL (give every process the same key)."""
+        return self.data_dir if self.is_postgres else self.sqlite_path.parent
 
     @property
     def zone(self) -> ZoneInfo:
@@ -75,6 +91,8 @@ class Settings:
             "short_sensitive_code": env.get("SMSGATE_SHORT_SENSITIVE_CODE", "") in ("1", "true"),
             "channels_file": Path(env["SMSGATE_CHANNELS"]) if env.get("SMSGATE_CHANNELS") else None,
             "sim_port": _env_int("SMSGATE_SIM_PORT", base.sim_port),
+            "redis_url": env.get("SMSGATE_REDIS_URL") or None,
+            "project_rate": float(env.get("SMSGATE_PROJECT_RATE") or 0),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("data_dir", "channels_file"):

@@ -26,7 +26,7 @@ def make(world: World, handler) -> tuple[Poster, OutboxStore]:
 
 
 def queue_event(world: World, outbox: OutboxStore, n: int = 1) -> None:
-    events = [(world.project_id, "sms_success_event", msgspec.json.encode({"n": i})) for i in range(n)]
+    events = [(world.project_id, "sms_success_event", msgspec.json.encode({"n": i}), None) for i in range(n)]
     assert outbox.enqueue(events, 0) == n
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from smsgate.api.schemas import ErrorBody, GatewayErrorBody
 from smsgate.domain import errors
+from smsgate.store.db import driver_errors
 
 log = logging.getLogger("smsgate.api")
 
@@ -60,5 +61,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, driver_errors()):  # the store is down or restarting: retry later
+        log.warning("store_unavailable", extra={"error": type(exc).__name__})
+        return error_response(request, errors.ServiceUnavailable(
+            f"The store is unavailable ({type(exc).__name__}); retry later."))
     log.exception("unhandled error (request %s)", request_id(request))
     return error_response(request, errors.SmsgateError())

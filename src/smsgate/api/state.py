@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from smsgate.auth.secrets import SecretBox
 from smsgate.config import Settings
@@ -17,9 +16,15 @@ from smsgate.domain.accept import ProjectRules
 from smsgate.domain.errors import ServiceUnavailable, SmsgateError
 from smsgate.domain.records import Project, SignStatus
 from smsgate.domain.sensitive import default_lexicon
+from smsgate.store import open_store
+from smsgate.store.db import driver_errors
 from smsgate.store.delivery import DeliveryStore
 from smsgate.store.outbox import OutboxStore
 from smsgate.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from smsgate.limits.caps import Caps
+    from smsgate.limits.rate import RateLimiter
 
 T = TypeVar("T")
 
@@ -35,25 +40,38 @@ async def _store_errors() -> AsyncIterator[None]:
     """Driver errors become the service's own at this boundary: 503 SMN.0018, retry later."""
     try:
         yield
-    except sqlite3.Error as exc:
+    except driver_errors() as exc:
         raise ServiceUnavailable(f"The store cannot take writes now ({type(exc).__name__}); retry later.") from exc
 
 
 class AppState:
     """Reads run on the event loop (a WAL reader never waits).  Writes go through one writer
-    connection, one transaction at a time (``_write_lock``): a batch's rows are inserted on the
-    loop and only its COMMIT (the fsync) runs on a thread, so the loop keeps screening other
-    requests while SQLite syncs."""
+    connection, one transaction at a time (``_write_lock``).  On SQLite a batch's rows are
+    inserted on the loop and only its COMMIT (the fsync) runs on a thread, so the loop keeps
+    screening other requests while SQLite syncs; on PostgreSQL the whole batch runs on the
+    thread, since every statement is a round trip the loop should not wait for."""
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
-        path = settings.sqlite_path
-        self.reader = SqliteStore(path, settings.sqlite_synchronous)
-        self.writer = SqliteStore(path, settings.sqlite_synchronous)
-        self.writer.disable_autocheckpoint()
-        self._checkpointer = SqliteStore(path, settings.sqlite_synchronous)
-        self.secrets = SecretBox.for_data_dir(path.parent)
+        self.reader = open_store(settings)
+        self.writer = open_store(settings)
+        self._checkpointer: SqliteStore | None = None
+        if isinstance(self.writer, SqliteStore):
+            self.writer.disable_autocheckpoint()
+            self._checkpointer = SqliteStore(self.writer.path, settings.sqlite_synchronous)
+        self.caps: Caps | None = None
+        self.rate: RateLimiter | None = None
+        if settings.redis_url:
+            from smsgate.limits.caps import RedisCaps
+            from smsgate.limits.rate import RedisRate
+
+            self.caps, self.rate = RedisCaps(settings.redis_url), RedisRate(settings.redis_url)
+        elif settings.project_rate:
+            from smsgate.limits.rate import LocalRate
+
+            self.rate = LocalRate()
+        self.secrets = SecretBox.for_data_dir(settings.secrets_dir)
         self.delivery_reader = DeliveryStore(self.reader.db)
         self.outbox_reader = OutboxStore(self.reader.db)
         self.outbox_writer = OutboxStore(self.writer.db)
@@ -73,7 +91,9 @@ class AppState:
         """Stage a batch on the loop, COMMIT it on the thread; see ``SqliteStore.stage_batch``.
         A store that fails answers 503 and keeps nothing of the batch."""
         async with self._write_lock, _store_errors():
-            outcomes = self.writer.stage_batch(*args)
+            if self._checkpointer is None:  # PostgreSQL
+                return await self._in_thread(self.writer.commit_batch, *args, self.caps)
+            outcomes = self.writer.stage_batch(*args, self.caps)
             try:
                 await self._in_thread(self.writer.commit)
             except BaseException:
@@ -109,14 +129,21 @@ class AppState:
 
     async def checkpoint_forever(self, every: float = 0.5) -> None:
         """Run WAL checkpoints beside the writer (see ``SqliteStore.disable_autocheckpoint``)."""
+        checkpointer = self._checkpointer
+        if checkpointer is None:
+            return  # PostgreSQL checkpoints by itself
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(every)
-            await loop.run_in_executor(self._background, self._checkpointer.checkpoint)
+            with contextlib.suppress(*driver_errors()):
+                await loop.run_in_executor(self._background, checkpointer.checkpoint)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._background.shutdown(wait=True)
-        self._checkpointer.checkpoint()
-        for store in (self.reader, self.writer, self._checkpointer):
+        if self._checkpointer is not None:
+            with contextlib.suppress(*driver_errors()):
+                self._checkpointer.checkpoint()
+            self._checkpointer.close()
+        for store in (self.reader, self.writer):
             store.close()

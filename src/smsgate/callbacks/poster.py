@@ -45,7 +45,7 @@ class Poster:
     async def run_once(self, now: int | None = None) -> int:
         """Post every due event once; returns how many were tried."""
         now = now or time.time_ns() // 1_000_000
-        pending = await self._write(self._outbox.due, now, 200)
+        pending = await self._write(self._outbox.take, now, 200, int(2_000 * TIMEOUT_S) + 5_000)
         if not pending:
             return 0
         outcomes = await asyncio.gather(*(self._post(p) for p in pending))

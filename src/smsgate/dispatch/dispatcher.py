@@ -26,7 +26,7 @@ from smsgate.domain.window import SendWindow
 from smsgate.smpp.parts import build_parts
 from smsgate.store.delivery import EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted
 from smsgate.store.outbox import OutboxStore
-from smsgate.store.sqlite import transaction
+from smsgate.store.db import transaction
 
 log = logging.getLogger("smsgate.dispatch")
 
@@ -211,7 +211,7 @@ class Dispatcher:
                 self._reply(reply, at)
 
     def _notify(self, finals: list[Final], at: int) -> None:
-        events = [(f.project_id, *status_event(f)) for f in finals]
+        events = [(f.project_id, *status_event(f), f.message_id) for f in finals]
         self._outbox.enqueue(events, at)
 
     def _reply(self, mo: Inbound, at: int) -> None:
@@ -222,6 +222,6 @@ class Dispatcher:
             return
         project_id, sign_id, nation_code = origin
         body = reply_event(sign_id, nation_code, e164, mo.text, at)
-        self._outbox.enqueue([(project_id, "sms_reply_event", body)], at)
+        self._outbox.enqueue([(project_id, "sms_reply_event", body, None)], at)
         if mo.text.strip().casefold() in OPT_OUT_WORDS:
             self._delivery.opt_out(project_id, sign_id, e164, at)

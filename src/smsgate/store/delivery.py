@@ -9,11 +9,11 @@ submit_sm_resp was recorded is never submitted again.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from smsgate.store.sqlite import transaction as _transaction
+from smsgate.store.db import POSTGRESQL, Db
+from smsgate.store.db import transaction as _transaction
 
 # Final states and how a receipt's stat word maps onto them (SPEC §4 delivery status words).
 DELIVERED, FAILED, EXPIRED = "DELIVERED", "FAILED", "EXPIRED"
@@ -123,31 +123,60 @@ class ReportRow:
         return next(code for code, states in _REPORT_STATES.items() if self.state in states)
 
 
+_CLAIMED = "id, project_id, sign_id, e164, text, extend_src_id, attempts, accepted_at"
+
+
 class DeliveryStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Db) -> None:
         self.db = db
 
-    def claim(self, now: int, limit: int, lease_ms: int) -> list[Claimed]:
-        """Take up to ``limit`` due messages: QUEUED ones whose time has come, and SENDING ones
-        whose owner's lease ran out (it died)."""
+    def claim(self, now: int, limit: int, lease_ms: int, owner: str = "") -> list[Claimed]:
+        """Take up to ``limit`` due messages for ``owner``: QUEUED ones whose time has come,
+        and SENDING ones whose owner's lease ran out (it died).  On PostgreSQL, rows another
+        worker is claiming at the same moment are skipped, never taken twice."""
         with _transaction(self.db):
-            rows = self.db.execute(
-                "SELECT id, project_id, sign_id, e164, text, extend_src_id, attempts, accepted_at"
-                " FROM messages WHERE state='QUEUED' AND next_attempt_at<=?"
-                " UNION ALL SELECT id, project_id, sign_id, e164, text, extend_src_id, attempts,"
-                " accepted_at FROM messages WHERE state='SENDING' AND lease_until<?"
-                " LIMIT ?",
-                (now, now, limit),
-            ).fetchall()
+            if self.db.dialect == POSTGRESQL:
+                rows = self._claim_skip_locked(now, limit, lease_ms, owner)
+            else:
+                rows = self.db.execute(
+                    f"SELECT {_CLAIMED} FROM messages WHERE state='QUEUED' AND next_attempt_at<=?"
+                    f" UNION ALL SELECT {_CLAIMED} FROM messages WHERE state='SENDING'"
+                    " AND lease_until<? LIMIT ?",
+                    (now, now, limit),
+                ).fetchall()
+                self.db.executemany(
+                    "UPDATE messages SET state='SENDING', lease_until=?, owner=? WHERE id=?",
+                    [(now + lease_ms, owner, row[0]) for row in rows],
+                )
             if not rows:
                 return []
-            ids = [row[0] for row in rows]
-            self.db.executemany(
-                "UPDATE messages SET state='SENDING', lease_until=? WHERE id=?",
-                [(now + lease_ms, i) for i in ids],
-            )
-            done = self._done_parts(ids)
+            done = self._done_parts([row[0] for row in rows])
         return [Claimed(*row, frozenset(done.get(row[0], ()))) for row in rows]
+
+    def _claim_skip_locked(self, now: int, limit: int, lease_ms: int, owner: str) -> list[tuple]:
+        rows: list[tuple] = []
+        for due in ("state='SENDING' AND lease_until<?", "state='QUEUED' AND next_attempt_at<=?"):
+            if len(rows) >= limit:
+                break
+            rows += self.db.execute(
+                "UPDATE messages SET state='SENDING', lease_until=?, owner=? WHERE seq IN"
+                f" (SELECT seq FROM messages WHERE {due} ORDER BY next_attempt_at LIMIT ?"
+                f" FOR UPDATE SKIP LOCKED) RETURNING {_CLAIMED}",
+                (now + lease_ms, owner, now, limit - len(rows)),
+            ).fetchall()
+        return rows
+
+    def renew(self, owner: str, ids: Sequence[str], until: int) -> int:
+        """Extend the lease on messages ``owner`` still holds; returns how many it still holds
+        (a message whose lease had lapsed and was taken over is not renewed)."""
+        if not ids:
+            return 0
+        with _transaction(self.db):
+            cur = self.db.executemany(
+                "UPDATE messages SET lease_until=? WHERE id=? AND state='SENDING' AND owner=?",
+                [(until, i, owner) for i in ids],
+            )
+        return cur.rowcount
 
     def _done_parts(self, ids: list[str]) -> dict[str, set[int]]:
         marks = ",".join("?" * len(ids))
@@ -164,14 +193,15 @@ class DeliveryStore:
         """Back to QUEUED until ``until`` (the sending window is closed): not an attempt."""
         with _transaction(self.db):
             self.db.executemany(
-                "UPDATE messages SET state='QUEUED', next_attempt_at=?, lease_until=NULL WHERE id=?",
+                "UPDATE messages SET state='QUEUED', next_attempt_at=?, lease_until=NULL, owner=NULL"
+                " WHERE id=?",
                 [(until, i) for i in ids],
             )
 
     def retry(self, message_id: str, at: int, reason: str) -> None:
         with _transaction(self.db):
             self.db.execute(
-                "UPDATE messages SET state='QUEUED', next_attempt_at=?, lease_until=NULL,"
+                "UPDATE messages SET state='QUEUED', next_attempt_at=?, lease_until=NULL, owner=NULL,"
                 " attempts=attempts+1, status_desc=? WHERE id=? AND state='SENDING'",
                 (at, reason, message_id),
             )
@@ -190,12 +220,15 @@ class DeliveryStore:
                 [(p.message_id, p.idx, p.total, p.carrier_id, p.at) for p in parts],
             )
             self.db.executemany(
-                "INSERT OR REPLACE INTO carrier_ids (channel, key, message_id, idx) VALUES (?,?,?,?)",
+                "INSERT INTO carrier_ids (channel, key, message_id, idx) VALUES (?,?,?,?)"
+                " ON CONFLICT (channel, key) DO UPDATE SET message_id=excluded.message_id,"
+                " idx=excluded.idx",
                 [(p.channel, k, p.message_id, p.idx) for p in parts for k in p.keys],
             )
             last = {p.message_id: p for p in parts}  # one update per message
             self.db.executemany(
-                "UPDATE messages SET state='SUBMITTED', submitted_at=?, channel=?, lease_until=NULL"
+                "UPDATE messages SET state='SUBMITTED', submitted_at=?, channel=?, lease_until=NULL,"
+                " owner=NULL"
                 " WHERE id=? AND state='SENDING' AND (SELECT count(*) FROM message_parts"
                 " WHERE message_id=? AND carrier_id IS NOT NULL)=?",
                 [(p.at, p.channel, p.message_id, p.message_id, p.total) for p in last.values()],
@@ -205,7 +238,7 @@ class DeliveryStore:
         """Put a message in a final state without a receipt (refused by the SMSC, expired)."""
         with _transaction(self.db):
             self.db.execute(
-                "UPDATE messages SET state=?, status_desc=?, done_at=?, lease_until=NULL"
+                "UPDATE messages SET state=?, status_desc=?, done_at=?, lease_until=NULL, owner=NULL"
                 " WHERE id=? AND state IN ('QUEUED','SENDING','SUBMITTED')",
                 (state, status_desc, at, message_id),
             )
@@ -247,17 +280,18 @@ class DeliveryStore:
                      done_at: int, now: int) -> None:
         receipt = int.from_bytes(os.urandom(6), "big")
         self.db.executemany(
-            "INSERT OR IGNORE INTO orphan_receipts (channel, key, receipt, stat, err, done_at, received_at)"
-            " VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO orphan_receipts (channel, key, receipt, stat, err, done_at, received_at)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             [(channel, key, receipt, stat, err, done_at, now) for key in keys],
         )
 
     def _mark_parts(self, marks: Sequence[tuple[tuple[str, int], str, str | None, int]]) -> None:
         # receipt dates have minute precision: never report delivery before submission
         self.db.executemany(
-            "UPDATE message_parts SET stat=?, err=?, done_at=max(?, coalesce(submitted_at, 0))"
+            "UPDATE message_parts SET stat=?, err=?, done_at=CASE WHEN ?>coalesce(submitted_at, 0)"
+            " THEN ? ELSE coalesce(submitted_at, 0) END"
             " WHERE message_id=? AND idx=? AND stat IS NULL",  # the first final receipt wins
-            [(stat, err, done_at, *part) for part, stat, err, done_at in marks],
+            [(stat, err, done_at, done_at, *part) for part, stat, err, done_at in marks],
         )
 
     def _parts_for(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int]]:
@@ -329,7 +363,8 @@ class DeliveryStore:
 
     def opt_out(self, project_id: str, sign_id: str, e164: str, at: int) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO optouts (project_id, e164, sign_id, created_at) VALUES (?,?,?,?)",
+            "INSERT INTO optouts (project_id, e164, sign_id, created_at) VALUES (?,?,?,?)"
+            " ON CONFLICT DO NOTHING",
             (project_id, e164, sign_id, at),
         )
 

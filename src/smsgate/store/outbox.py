@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from smsgate.store.sqlite import transaction
+from smsgate.store.db import POSTGRESQL, Db, transaction
 
 EVENT_TYPES = ("sms_success_event", "sms_fail_event", "sms_reply_event")
 
@@ -21,7 +20,7 @@ class Pending:
 
 
 class OutboxStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Db) -> None:
         self.db = db
 
     # --- subscriptions -----------------------------------------------------------------------
@@ -64,12 +63,13 @@ class OutboxStore:
 
     # --- the outbox --------------------------------------------------------------------------
 
-    def enqueue(self, events: Iterable[tuple[str, str, bytes]], now: int) -> int:
-        """Queue (project_id, event_type, body) for every subscribed URL; in the caller's
-        transaction, so an event is queued exactly when the state change it reports commits."""
+    def enqueue(self, events: Iterable[tuple[str, str, bytes, str | None]], now: int) -> int:
+        """Queue (project_id, event_type, body, message_id) for every subscribed URL; in the
+        caller's transaction, so an event is queued exactly when the state change it reports
+        commits."""
         rows = []
         urls: dict[tuple[str, str], str | None] = {}
-        for project_id, event_type, body in events:
+        for project_id, event_type, body, message_id in events:
             key = (project_id, event_type)
             if key not in urls:
                 row = self.db.execute(
@@ -77,21 +77,29 @@ class OutboxStore:
                 ).fetchone()
                 urls[key] = row[0] if row and row[0].startswith(("http://", "https://")) else None
             if urls[key]:
-                rows.append((project_id, urls[key], body, now, "PENDING", now))
+                rows.append((project_id, urls[key], body, now, "PENDING", now, message_id))
         self.db.executemany(
-            "INSERT INTO outbox (project_id, url, body, next_attempt_at, state, created_at)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT INTO outbox (project_id, url, body, next_attempt_at, state, created_at,"
+            " message_id) VALUES (?,?,?,?,?,?,?)",
             rows,
         )
         return len(rows)
 
-    def due(self, now: int, limit: int) -> list[Pending]:
-        rows = self.db.execute(
-            "SELECT id, project_id, url, body, attempts FROM outbox"
-            " WHERE state='PENDING' AND next_attempt_at<=? ORDER BY next_attempt_at, id LIMIT ?",
-            (now, limit),
-        ).fetchall()
-        return [Pending(*row) for row in rows]
+    def take(self, now: int, limit: int, lease_ms: int) -> list[Pending]:
+        """Due events, pushed ``lease_ms`` into the future so that no other poster takes them
+        while this one posts (if it dies, they are due again then)."""
+        with transaction(self.db):
+            lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == POSTGRESQL else ""
+            rows = self.db.execute(
+                "SELECT id, project_id, url, body, attempts FROM outbox"
+                " WHERE state='PENDING' AND next_attempt_at<=? ORDER BY next_attempt_at, id"
+                f" LIMIT ?{lock}",
+                (now, limit),
+            ).fetchall()
+            self.db.executemany(
+                "UPDATE outbox SET next_attempt_at=? WHERE id=?", [(now + lease_ms, r[0]) for r in rows]
+            )
+        return [Pending(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
 
     def settle(self, done: Sequence[int], retries: Sequence[tuple[int, int, str]],
                failed: Sequence[tuple[int, str]]) -> None:

@@ -14,7 +14,9 @@ from smsgate.api.app import create_app
 from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key, new_token, token_hash
 from smsgate.config import Settings
 from smsgate.domain.records import SignStatus, SignType
-from smsgate.store.sqlite import SqliteStore
+from smsgate.store import open_store
+from smsgate.store.core import Store
+from tests.services import PgSchema
 
 UNSUB = "拒收请回复R"
 
@@ -24,7 +26,7 @@ class World:
     """One enterprise project with the promotion grant, an AK/SK, a token and signatures."""
 
     settings: Settings
-    store: SqliteStore
+    store: Store
     project_id: str
     access_key: str
     secret_key: str
@@ -48,7 +50,7 @@ class World:
         return f"/v2/{self.project_id}/notifications/sms/promotion"
 
 
-def issue_token(store: SqliteStore, project_id: str) -> str:
+def issue_token(store: Store, project_id: str) -> str:
     token = new_token()
     store.add_token(token_hash(token), project_id, int(time.time() * 1000) + 3_600_000)
     return token
@@ -57,7 +59,7 @@ def issue_token(store: SqliteStore, project_id: str) -> str:
 def make_world(data_dir: Path, **settings_overrides: object) -> World:
     overrides: dict[str, object] = {"deliver": False, **settings_overrides}  # API tests see QUEUED
     settings = Settings(data_dir=data_dir, sqlite_synchronous="NORMAL", **overrides)
-    store = SqliteStore(settings.sqlite_path, "NORMAL")
+    store = open_store(settings)
     project = store.create_project("acme", True, ["promotion"])
     ak, sk = new_access_key(), new_secret_key()
     store.add_access_key(project.id, ak, SecretBox.for_data_dir(data_dir).seal(sk))
@@ -67,10 +69,31 @@ def make_world(data_dir: Path, **settings_overrides: object) -> World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = make_world(tmp_path / "data")
-    yield w
-    w.store.close()
+def backend() -> str:
+    """The store the ``world`` runs on; a module or directory that must hold on both engines
+    overrides this with ``both_backends``."""
+    return "sqlite"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def both_backends(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def world(tmp_path: Path, backend: str) -> Iterator[World]:
+    if backend == "sqlite":
+        w = make_world(tmp_path / "data")
+        yield w
+        w.store.close()
+        return
+    schema = PgSchema()
+    try:
+        w = make_world(tmp_path / "data", database_url=schema.url)
+        yield w
+        w.store.close()
+    finally:
+        schema.drop()
 
 
 @pytest.fixture

@@ -90,9 +90,9 @@ async def test_a_restart_loses_no_queued_event(world: World) -> None:
     queue_event(world, outbox)
     await poster.run_once(now=1)
     # a new process: a new poster on a fresh connection to the same database
-    from smsgate.store.sqlite import SqliteStore
+    from smsgate.store import open_store
 
-    again = SqliteStore(world.store.path, "NORMAL")
+    again = open_store(world.settings)
     received = []
     fresh = Poster(write, OutboxStore(again.db), lambda _p: SECRET,
                    httpx.AsyncClient(transport=httpx.MockTransport(lambda r: received.append(r) or httpx.Response(200))))

@@ -1,0 +1,194 @@
+"""Rate limits shared by every process: a project's accept rate, a channel's submit rate.
+
+The algorithm is GCRA (a token bucket kept as one timestamp, the "theoretical arrival time"):
+``n`` tokens cost ``n / rate`` seconds, and a request goes through when the bucket's debt after
+it stays within the burst, ``burst_seconds`` worth of tokens (at least one).  A request larger
+than the burst goes through when the bucket is full and leaves it in debt, so big batches are
+never starved and the long-run rate still holds.  Over any window of ``W`` seconds a key grants
+at most ``rate * W + burst`` tokens.
+
+``RedisRate`` keeps the timestamp in Redis and reads the time from the Redis server, so all
+processes share one bucket and one clock; ``LocalRate`` is the same for a single process.
+``per_second <= 0`` means unlimited (as in ``smpp.throttle``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from smsgate.limits._redis import TIMEOUT, connect, unavailable_as_503
+
+__all__ = ["LocalRate", "RateLimiter", "RedisRate", "TokenReserve", "gcra", "take"]
+
+BURST_SECONDS = 0.1
+
+
+class RateLimiter(Protocol):
+    def acquire(self, key: str, n: int, per_second: float) -> float:
+        """0.0 when ``n`` tokens were taken; else the seconds to wait before trying again
+        (nothing is taken then)."""
+        ...
+
+
+def gcra(tat: float, now: float, n: int, per_second: float, burst: float) -> tuple[float, float]:
+    """One GCRA decision: ``(new_tat, 0.0)`` when granted, else ``(tat, seconds_to_wait)``.
+
+    ``tat`` is when the bucket is full again; ``burst`` is the capacity in tokens."""
+    start = max(tat, now)
+    new_tat = start + n / per_second
+    wait = new_tat - max(burst, n) / per_second - now
+    return (tat, wait) if wait > 0 else (new_tat, 0.0)
+
+
+def capacity(per_second: float, burst_seconds: float) -> float:
+    return max(1.0, per_second * burst_seconds)
+
+
+class LocalRate:
+    """:class:`RateLimiter` for one process (no Redis); thread-safe."""
+
+    def __init__(
+        self, burst_seconds: float = BURST_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.burst_seconds = burst_seconds
+        self._clock = clock
+        self._tats: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, n: int, per_second: float) -> float:
+        if per_second <= 0 or n <= 0:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            tat, wait = gcra(
+                self._tats.get(key, now), now, n, per_second, capacity(per_second, self.burst_seconds)
+            )
+            self._tats[key] = tat
+        return wait
+
+
+# Written by hand (no library does it): the GCRA decision above, atomic in Redis, in
+# microseconds of the Redis server's clock.  Granted: stores the new TAT (rounded up, so rounding
+# never grants more) with an expiry once the bucket would be full again, and returns 0; refused:
+# returns the microseconds to wait.  KEYS[1] the bucket; ARGV n, per_second, capacity.
+_GCRA = """
+local n = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local new_tat = math.ceil(tat + n * 1000000 / rate)
+local wait = new_tat - math.max(burst, n) * 1000000 / rate - now
+if wait > 0 then
+  return math.ceil(wait)
+end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return 0
+"""
+
+
+class RedisRate:
+    """:class:`RateLimiter` shared by every process through Redis: one round trip per call.
+    Keys are ``{prefix}rate:<key>``.  Redis down → :class:`errors.ServiceUnavailable`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "smsgate:",
+        burst_seconds: float = BURST_SECONDS,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.prefix = prefix
+        self.burst_seconds = burst_seconds
+        self._redis = connect(url, timeout)
+        self._gcra = self._redis.register_script(_GCRA)
+
+    def acquire(self, key: str, n: int, per_second: float) -> float:
+        if per_second <= 0 or n <= 0:
+            return 0.0
+        args = [n, repr(float(per_second)), repr(capacity(per_second, self.burst_seconds))]
+        with unavailable_as_503("rate limits"):
+            wait_us = self._gcra(keys=[f"{self.prefix}rate:{key}"], args=args)
+        return int(wait_us) / 1e6
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+async def _acquire(limiter: RateLimiter, key: str, n: int, per_second: float) -> float:
+    if isinstance(limiter, LocalRate):
+        return limiter.acquire(key, n, per_second)
+    return await asyncio.to_thread(limiter.acquire, key, n, per_second)  # a network round trip
+
+
+async def take(limiter: RateLimiter, key: str, n: int, per_second: float) -> None:
+    """Wait until ``n`` tokens are granted.  A shared limiter is asked from a thread so a slow
+    Redis never blocks the event loop; its :class:`errors.ServiceUnavailable` propagates."""
+    while (wait := await _acquire(limiter, key, n, per_second)) > 0:
+        await asyncio.sleep(wait)
+
+
+class TokenReserve:
+    """Tokens of one hot key (a channel's submit rate) taken from the shared limiter in chunks,
+    so a 5,000/s channel pays a round trip every few hundred submits, not every one.
+
+    The chunk adapts to this process's demand: it starts at 1 token, doubles while a chunk lasts
+    less than ``chunk_seconds`` and halves when one lasts over four times that, never above
+    ``chunk_seconds`` worth of the rate — so an idle worker does not sit on tokens the busy ones
+    need.  Tokens held for longer than ``stale_after`` seconds are dropped rather than spent in a
+    burst.  The cluster can therefore exceed the rate by at most one chunk per process.
+
+    For one event loop: coroutines of the same loop may share it.
+    """
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        key: str,
+        per_second: float,
+        *,
+        chunk_seconds: float = 0.1,
+        stale_after: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limiter, self.key, self.per_second = limiter, key, per_second
+        self.chunk_seconds, self.stale_after = chunk_seconds, stale_after
+        self.max_chunk = max(1, math.ceil(per_second * chunk_seconds))
+        self.chunk = 1
+        self._clock = clock
+        self._held = 0
+        self._granted_at = -math.inf
+        self._refill = asyncio.Lock()
+
+    @property
+    def held(self) -> int:
+        return self._held
+
+    async def take(self, n: int = 1) -> None:
+        if self.per_second <= 0 or n <= 0:
+            return
+        async with self._refill:  # one refill at a time; the others then find tokens held
+            if self._clock() - self._granted_at > self.stale_after:
+                self._held = 0
+            if self._held < n:
+                await self._top_up(n)
+            self._held -= n
+
+    async def _top_up(self, n: int) -> None:
+        lasted = self._clock() - self._granted_at
+        if lasted < self.chunk_seconds:
+            self.chunk = min(self.chunk * 2, self.max_chunk)
+        elif lasted > 4 * self.chunk_seconds:
+            self.chunk = max(self.chunk // 2, 1)
+        want = max(self.chunk, n - self._held)
+        await take(self.limiter, self.key, want, self.per_second)
+        self._held += want
+        self._granted_at = self._clock()

@@ -37,7 +37,8 @@ class FaultProxy:
     # --- faults ----------------------------------------------------------------------------
 
     def cut(self) -> None:
-        """Close every current connection now; close new ones as soon as they are accepted."""
+        """Close every current connection now; close new ones as soon as they are accepted.
+        (A cut ends a stall: the stalled connections are among those closed.)"""
         with self._lock:
             self._cut = True
             doomed = list(self._sockets)
@@ -122,7 +123,9 @@ class FaultProxy:
             _close(sock)
         return not refused
 
-    def _pump(self, src: socket.socket, dst: socket.socket, pair: tuple[socket.socket, ...]) -> None:
+    def _pump(
+        self, src: socket.socket, dst: socket.socket, pair: tuple[socket.socket, ...]
+    ) -> None:
         try:
             while data := src.recv(65536):
                 self._flowing.wait()

@@ -35,4 +35,5 @@ def unavailable_as_503(what: str) -> Iterator[None]:
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise errors.ServiceUnavailable(f"{what} cannot be checked: Redis is unreachable") from exc
     except redis.RedisError as exc:
-        raise errors.ServiceUnavailable(f"{what} cannot be checked: Redis answered an error") from exc
+        message = f"{what} cannot be checked: Redis answered an error"
+        raise errors.ServiceUnavailable(message) from exc

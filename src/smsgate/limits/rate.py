@@ -65,9 +65,8 @@ class LocalRate:
             return 0.0
         with self._lock:
             now = self._clock()
-            tat, wait = gcra(
-                self._tats.get(key, now), now, n, per_second, capacity(per_second, self.burst_seconds)
-            )
+            burst = capacity(per_second, self.burst_seconds)
+            tat, wait = gcra(self._tats.get(key, now), now, n, per_second, burst)
             self._tats[key] = tat
         return wait
 
@@ -89,7 +88,8 @@ local wait = new_tat - math.max(burst, n) * 1000000 / rate - now
 if wait > 0 then
   return math.ceil(wait)
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+local ttl_ms = math.ceil((new_tat - now) / 1000) + 1
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
 return 0
 """
 

@@ -16,9 +16,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from smsgate import cli_reports
+from smsgate import cli_check, cli_reports, cli_send
 from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key, new_token, token_hash
 from smsgate.config import Settings
+from smsgate.console.cli import operator_app
 from smsgate.dispatch.config import ChannelConfigError, load_channels
 from smsgate.domain import errors, phone, signatures
 from smsgate.domain.records import SignStatus, SignType
@@ -46,6 +47,8 @@ app.add_typer(admin, name="admin")
 app.add_typer(smsc_cli.app, name="smsc-sim", help="The built-in SMSC simulator (an SMPP server).")
 app.command("status")(cli_reports.status)
 app.command("report")(cli_reports.report)
+app.command("send")(cli_send.send)
+app.command("check")(cli_check.check)
 for sub, name in [
     (project_app, "project"),
     (key_app, "key"),
@@ -53,6 +56,7 @@ for sub, name in [
     (words_app, "words"),
     (optout_app, "optout"),
     (token_app, "token"),
+    (operator_app, "operator"),
 ]:
     admin.add_typer(sub, name=name)
 
@@ -62,7 +66,16 @@ DataDir = Annotated[
 ]
 DatabaseUrl = Annotated[
     Optional[str],
-    typer.Option("--database-url", envvar="SMSGATE_DATABASE_URL", help="sqlite:///PATH"),
+    typer.Option("--database-url", envvar="SMSGATE_DATABASE_URL",
+                 help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB"),
+]
+RedisUrl = Annotated[
+    Optional[str],
+    typer.Option("--redis-url", envvar="SMSGATE_REDIS_URL",
+                 help="redis://HOST:PORT/DB: cluster-wide caps and rate limits"),
+]
+Channels = Annotated[
+    Optional[Path], typer.Option("--channels", envvar="SMSGATE_CHANNELS", help="Carrier links (TOML/JSON).")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -98,24 +111,59 @@ def serve(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
-    channels: Annotated[
-        Optional[Path], typer.Option(envvar="SMSGATE_CHANNELS", help="Carrier links (TOML/JSON).")
-    ] = None,
+    channels: Channels = None,
     sim_port: Annotated[
         Optional[int], typer.Option(help="SMPP port of the built-in simulator (no --channels).")
     ] = None,
+    redis_url: RedisUrl = None,
 ) -> None:
     """Run the whole service in one process on the embedded default (SQLite): the API, the
     dispatcher, callbacks, and the built-in SMSC simulator when no channel is configured."""
     settings = _settings(data_dir, database_url, host=host, port=port, channels_file=channels,
-                         sim_port=sim_port)
-    SendWindow.parse(settings.send_window)  # refuse a bad SMSGATE_SEND_WINDOW at start-up
+                         sim_port=sim_port, redis_url=redis_url)
+    _check_delivery_settings(settings)
+    _run_http(settings, access_log)
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    redis_url: RedisUrl = None,
+    channels: Channels = None,
+    sim_port: Annotated[
+        Optional[int], typer.Option(help="SMPP port of the built-in simulator (no --channels).")
+    ] = None,
+) -> None:
+    """Deliver only: claim queued messages, submit them over SMPP, apply receipts, post
+    callbacks.  Run as many as wanted against one PostgreSQL; SIGTERM stops one cleanly."""
+    import asyncio
+
+    from smsgate import logs
+    from smsgate import worker as worker_module
+
+    settings = _settings(data_dir, database_url, channels_file=channels, sim_port=sim_port,
+                         redis_url=redis_url)
+    _check_delivery_settings(settings)
+    logs.setup(os.environ.get("SMSGATE_LOG_LEVEL", "info"))
+    typer.echo(f"smsgate: worker on {_store_name(settings)}")
+    asyncio.run(worker_module.run(settings))
+
+
+def _check_delivery_settings(settings: Settings) -> None:
+    """Refuse a bad SMSGATE_SEND_WINDOW or channels file at start-up, not at the first send."""
+    SendWindow.parse(settings.send_window)
     if settings.channels_file is not None:
         try:
-            load_channels(settings.channels_file)  # and a bad channels file
+            load_channels(settings.channels_file)
         except ChannelConfigError as exc:
             raise CliError(str(exc)) from exc
-    _run_http(settings, access_log)
+
+
+def _store_name(settings: Settings) -> str:
+    if settings.is_postgres:
+        return "PostgreSQL " + (settings.database_url or "").split("@")[-1].split("?")[0]
+    return f"store {settings.sqlite_path}"
 
 
 @app.command()
@@ -125,9 +173,12 @@ def api(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    redis_url: RedisUrl = None,
 ) -> None:
-    """Run the HTTP API only: accept messages, answer reports; no delivery in this process."""
-    _run_http(_settings(data_dir, database_url, host=host, port=port, deliver=False), access_log)
+    """Run the HTTP API only: accept messages, answer reports; no delivery in this process.
+    Run as many as wanted against one PostgreSQL (each on its own port)."""
+    _run_http(_settings(data_dir, database_url, host=host, port=port, deliver=False,
+                        redis_url=redis_url), access_log)
 
 
 def _run_http(settings: Settings, access_log: bool) -> None:
@@ -139,7 +190,7 @@ def _run_http(settings: Settings, access_log: bool) -> None:
     logs.setup(os.environ.get("SMSGATE_LOG_LEVEL", "info"))
 
     role = "serving" if settings.deliver else "serving the API only"
-    typer.echo(f"smsgate: {role} on http://{settings.host}:{settings.port} (store {settings.sqlite_path})")
+    typer.echo(f"smsgate: {role} on http://{settings.host}:{settings.port} ({_store_name(settings)})")
     uvicorn.run(
         create_app(settings),
         host=settings.host,

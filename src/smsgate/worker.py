@@ -2,7 +2,9 @@
 
 ``smsgate serve`` runs it beside the API in one process, on the API's store gate; with no
 channel configured it starts the built-in SMSC simulator and delivers to it, so a fresh
-install delivers end to end.
+install delivers end to end.  ``smsgate worker`` runs it alone (see :func:`run`), as many times
+as wanted against one PostgreSQL: each bind slot of a configured channel is leased to one worker
+(``store.binds``), and messages are claimed with ``SKIP LOCKED``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
+import time
 
 from smsgate.api.state import AppState
 from smsgate.callbacks.poster import Poster
@@ -22,19 +26,27 @@ from smsgate.metrics import channel_gauges
 from smsgate.smpp.session import SmppChannel, SmppConfig
 from smsgate.smsc.control import start_control
 from smsgate.smsc.simulator import SimConfig, Simulator
+from smsgate.config import Settings
+from smsgate.store.binds import BindLeases, new_owner
 from smsgate.store.delivery import DeliveryStore
 from smsgate.store.outbox import OutboxStore
 
 log = logging.getLogger("smsgate.worker")
 
 SHUTDOWN_GRACE_S = 10.0
+BIND_LEASE_MS = 15_000  # a dead worker's binds are taken over after this long at most
 
 
 class Worker:
     def __init__(self, state: AppState) -> None:
         self.state = state
+        self.owner = new_owner()
         self.simulator: Simulator | None = None
         self.channels: list[SmppChannel] = []
+        self._configured: list[tuple[SmppConfig, list[str]]] = []
+        self._slots: dict[tuple[str, int], SmppChannel] = {}  # bind slots this worker holds
+        self._leases = BindLeases(state.writer.db, self.owner)
+        self._leases_ok_at = 0.0
         self.dispatcher: Dispatcher | None = None
         self._poster: Poster | None = None
         self._tasks: list[asyncio.Task] = []
@@ -44,22 +56,25 @@ class Worker:
 
     async def start(self) -> None:
         routes = await self._routes()
-        router = Router(routes)
+        router = Router(routes, self._elsewhere())
         writer_db = self.state.writer.db
         outbox = OutboxStore(writer_db)
         self.dispatcher = Dispatcher(self.state.write, DeliveryStore(writer_db), outbox, router,
-                                     self._window_for, self.state.settings.zone)
+                                     self._window_for, self.state.settings.zone, owner=self.owner)
         self._poster = Poster(self.state.write, outbox, self._secret_for)
         self.state.metrics.watch(channel_gauges(lambda: self.channels))
         for channel in self.channels:
             await channel.start()
         self._tasks = [asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
                        asyncio.create_task(self._poster.run(), name="callbacks")]
+        if self._configured:
+            self._tasks.append(asyncio.create_task(self._keep_binds(), name="binds"))
 
     async def _routes(self) -> list[tuple[SmppChannel, list[str]]]:
         settings = self.state.settings
         if settings.channels_file is not None:
-            configured = load_channels(settings.channels_file)
+            self._configured = load_channels(settings.channels_file)
+            return [(channel, prefixes) for channel, prefixes, _ in await self._acquire()]
         else:
             self.simulator = Simulator(SimConfig(port=_free_or(settings.sim_port)))
             await self.simulator.start()
@@ -69,9 +84,66 @@ class Worker:
                      self.simulator.port)
             sim = SmppConfig(name="simulator", host="127.0.0.1", port=self.simulator.port,
                              system_id="smsgate", password="", source_addr="10690000")
-            configured = [(sim, ["*"])]
-        self.channels = [SmppChannel(config) for config, _ in configured]
-        return [(channel, prefixes) for channel, (_, prefixes) in zip(self.channels, configured)]
+            self.channels = [SmppChannel(sim)]
+            return [(self.channels[0], ["*"])]
+
+    # --- bind slots --------------------------------------------------------------------------
+
+    async def _acquire(self) -> list[tuple[SmppChannel, list[str], tuple[str, int]]]:
+        """Lease every free bind slot of the configured channels; a new channel per slot."""
+        now = _now_ms()
+        new = []
+        for config, prefixes in self._configured:
+            slots = await self.state.write(self._leases.acquire, config.name, config.binds,
+                                           now, BIND_LEASE_MS)
+            for slot in slots:
+                if (config.name, slot) not in self._slots:
+                    channel = SmppChannel(config)
+                    self._slots[(config.name, slot)] = channel
+                    self.channels.append(channel)
+                    new.append((channel, prefixes, (config.name, slot)))
+        self._leases_ok_at = time.monotonic()
+        if new:
+            log.info("binds_acquired", extra={"slots": [slot for *_, slot in new]})
+        return new
+
+    def _elsewhere(self) -> list[list[str]]:
+        """Prefixes of channels with bind slots this worker does not hold."""
+        return [prefixes for config, prefixes in self._configured
+                if sum(1 for name, _ in self._slots if name == config.name) < config.binds]
+
+    async def _keep_binds(self) -> None:
+        """Renew this worker's bind leases; drop a bind whose lease another worker took, or all
+        of them when the store has not confirmed them for most of a lease; take over slots
+        that fell free (a worker died or stopped)."""
+        assert self.dispatcher is not None
+        while True:
+            await asyncio.sleep(BIND_LEASE_MS / 3000)
+            try:
+                held = set(await self.state.write(self._leases.renew, _now_ms(), BIND_LEASE_MS))
+                self._leases_ok_at = time.monotonic()
+                lost = [slot for slot in self._slots if slot not in held]
+                fresh = await self._acquire()
+            except Exception:
+                log.warning("bind_lease_renewal_failed", exc_info=True)
+                if time.monotonic() - self._leases_ok_at > 0.8 * BIND_LEASE_MS / 1000:
+                    lost, fresh = list(self._slots), []
+                else:
+                    continue
+            for slot in lost:
+                await self._drop(slot)
+            for channel, prefixes, _ in fresh:
+                await channel.start()
+                self.dispatcher.add_channel(channel, prefixes)
+            self.dispatcher.set_elsewhere(self._elsewhere())
+
+    async def _drop(self, slot: tuple[str, int]) -> None:
+        channel = self._slots.pop(slot)
+        log.warning("bind_lost", extra={"slot": list(slot)})
+        assert self.dispatcher is not None
+        self.dispatcher.remove_channel(channel)
+        self.channels.remove(channel)
+        await channel.close()
 
     def _window_for(self, project_id: str) -> SendWindow:
         context = self.state.project(project_id)
@@ -105,6 +177,9 @@ class Worker:
                 await task
         for channel in self.channels:
             await channel.close()
+        if self._slots:
+            with contextlib.suppress(Exception):  # unreleased slots lapse by themselves
+                await self.state.write(self._leases.release)
         if self._poster is not None:
             await self._poster.close()
         if self._control is not None:
@@ -125,3 +200,27 @@ def _free_or(port: int) -> int:
             log.warning("port %d is taken: the simulator takes a free port instead", port)
             return 0
     return port
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def run(settings: Settings) -> None:
+    """``smsgate worker``: deliver until SIGTERM or SIGINT, then stop taking work, finish the
+    batch in hand (bounded by the grace period), unbind, give the bind slots back, exit."""
+    state = AppState(settings)
+    worker = Worker(state)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await worker.start()
+    log.info("worker_started", extra={"owner": worker.owner, "binds": len(worker.channels)})
+    try:
+        await stop.wait()
+    finally:
+        log.info("worker_stopping", extra={"owner": worker.owner})
+        await worker.close()
+        state.close()
+    log.info("worker_stopped", extra={"owner": worker.owner})

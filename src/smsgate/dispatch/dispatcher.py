@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from smsgate.callbacks.events import reply_event, status_event
-from smsgate.dispatch.channel import ChannelError, Inbound, Submit
+from smsgate.dispatch.channel import Channel, ChannelError, Inbound, Submit
 from smsgate.dispatch.router import Router
 from smsgate.domain import phone
 from smsgate.domain.errors import EndpointInvalid
@@ -32,6 +32,7 @@ log = logging.getLogger("smsgate.dispatch")
 
 Write = Callable[..., Awaitable[Any]]
 OPT_OUT_WORDS = frozenset({"r", "t", "td", "n", "stop", "退订"})
+HAND_OVER_MS = 1_000  # a message this worker cannot route waits this long for another's
 
 
 def _e164(source: str) -> str:
@@ -67,8 +68,10 @@ class Dispatcher:
         window_for: Callable[[str], SendWindow],
         zone: ZoneInfo,
         settings: DispatchSettings = DispatchSettings(),
+        owner: str = "",
     ) -> None:
         self._write = write
+        self.owner = owner
         self._delivery = delivery
         self._outbox = outbox
         self._router = router
@@ -78,8 +81,20 @@ class Dispatcher:
         self._inbound: list[Inbound] = []
         self._submitted: list[PartSubmitted] = []
         self._stopping = asyncio.Event()
+        self._in_hand: set[str] = set()  # claimed by this dispatcher, not yet released
         for channel in router.channels:
             channel.on_inbound(self._inbound.append)
+
+    def add_channel(self, channel: Channel, prefixes: list[str]) -> None:
+        """A channel bound while running (a bind slot freed by another worker)."""
+        channel.on_inbound(self._inbound.append)
+        self._router.add(channel, prefixes)
+
+    def remove_channel(self, channel: Channel) -> None:
+        self._router.remove(channel)
+
+    def set_elsewhere(self, prefixes: list[list[str]]) -> None:
+        self._router.set_elsewhere(prefixes)
 
     # --- the loops ---------------------------------------------------------------------------
 
@@ -87,6 +102,7 @@ class Dispatcher:
         """Dispatch until :meth:`stop` (the batch in hand is finished) or cancellation,
         settling receipts on the side."""
         settle = asyncio.create_task(self._settle_forever())
+        renew = asyncio.create_task(self._renew_forever())
         try:
             while not self._stopping.is_set():
                 if not await self.step():
@@ -94,6 +110,7 @@ class Dispatcher:
                         await asyncio.wait_for(self._stopping.wait(), self.settings.poll_s)
         finally:
             settle.cancel()
+            renew.cancel()
             await self.flush()
 
     def stop(self) -> None:
@@ -105,15 +122,33 @@ class Dispatcher:
             await asyncio.sleep(self.settings.flush_s)
             await self.flush()
 
+    async def _renew_forever(self) -> None:
+        """Keep the lease on messages in hand while a step takes long (a throttling SMSC), so
+        that no other worker takes them over while this one still sends them."""
+        every = self.settings.lease_ms / 3000
+        while True:
+            await asyncio.sleep(every)
+            if self._in_hand:
+                try:
+                    await self._write(self._delivery.renew, self.owner, sorted(self._in_hand),
+                                      now_ms() + self.settings.lease_ms)
+                except Exception:  # the store is down: the next round tries again
+                    log.warning("lease_renewal_failed", exc_info=True)
+
     async def step(self, now: int | None = None) -> int:
         """Claim one batch and try every message in it once; returns how many were claimed."""
         now = now or now_ms()
-        claimed = await self._write(self._delivery.claim, now, self.settings.batch, self.settings.lease_ms)
+        claimed = await self._write(self._delivery.claim, now, self.settings.batch,
+                                    self.settings.lease_ms, self.owner)
         if not claimed:
             return 0
-        sendable = await self._hold_or_expire(claimed, now)
-        await asyncio.gather(*(self._send(m) for m in sendable))
-        await self.flush()
+        self._in_hand.update(m.id for m in claimed)
+        try:
+            sendable = await self._hold_or_expire(claimed, now)
+            await asyncio.gather(*(self._send(m) for m in sendable))
+            await self.flush()
+        finally:
+            self._in_hand.difference_update(m.id for m in claimed)
         return len(claimed)
 
     async def drain(self, timeout: float = 30.0) -> None:
@@ -149,7 +184,10 @@ class Dispatcher:
     async def _send(self, m: Claimed) -> None:
         channel = self._router.pick(m.e164)
         if channel is None:
-            await self._retry(m, "no channel is up for this number")
+            if self._router.elsewhere(m.e164):  # another worker holds the binds for it
+                await self._write(self._delivery.hold, [m.id], now_ms() + HAND_OVER_MS)
+            else:
+                await self._retry(m, "no channel is up for this number")
             return
         # the concatenation reference comes from the message id, so a retry that sends the
         # missing parts uses the same one and the handset can still put the parts together

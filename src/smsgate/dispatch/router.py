@@ -33,9 +33,27 @@ def expand(prefixes: Sequence[str]) -> tuple[str, ...]:
 
 
 class Router:
-    def __init__(self, routes: Sequence[tuple[Channel, Sequence[str]]]) -> None:
+    def __init__(self, routes: Sequence[tuple[Channel, Sequence[str]]],
+                 elsewhere: Sequence[Sequence[str]] = ()) -> None:
+        """``elsewhere``: prefixes of channels whose binds other workers hold."""
         self._routes = [(channel, expand(prefixes)) for channel, prefixes in routes]
         self.channels = [channel for channel, _ in routes]
+        self._elsewhere = tuple(p for prefixes in elsewhere for p in expand(prefixes))
+
+    def add(self, channel: Channel, prefixes: Sequence[str]) -> None:
+        self._routes.append((channel, expand(prefixes)))
+        self.channels.append(channel)
+
+    def remove(self, channel: Channel) -> None:
+        self._routes = [(c, p) for c, p in self._routes if c is not channel]
+        self.channels = [c for c in self.channels if c is not channel]
+
+    def set_elsewhere(self, elsewhere: Sequence[Sequence[str]]) -> None:
+        self._elsewhere = tuple(p for prefixes in elsewhere for p in expand(prefixes))
+
+    def elsewhere(self, e164: str) -> bool:
+        """Whether a channel bound by another worker serves this number."""
+        return any(e164.startswith(p) for p in self._elsewhere)
 
     def candidates(self, e164: str) -> list[Channel]:
         """Channels that serve this number, best (longest prefix) first."""

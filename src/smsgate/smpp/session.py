@@ -106,6 +106,7 @@ class SmppConfig:
     bind: str = "transceiver"  # or "tx+rx": a transmitter for submits, a receiver for deliver_sm
     receipt_tz: str = "Asia/Shanghai"
     close_timeout: float = 2.0  # how long close() waits for unbind_resp
+    binds: int = 1  # binds the whole cluster keeps to this link, each owned by one worker
 
     def __post_init__(self) -> None:
         """Fail at start-up, not at the first bind, on what the SMSC could never accept."""

@@ -1,0 +1,87 @@
+"""Who owns which SMPP bind: a carrier link allows so many binds, and each bind slot is held by
+one worker at a time under a lease the worker keeps renewing.  A worker that dies loses its
+slots when the lease runs out, and at once to a worker on the same host that sees its process
+gone (a restart after kill -9 need not wait)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+
+from smsgate.store.db import Db, transaction
+
+
+def new_owner() -> str:
+    """``host:pid:random``: unique per process start, and telling whose process it was."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _dead_here(owner: str) -> bool:
+    """True if ``owner`` was a process on this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # an earlier start of this very process (tests): not ours to judge
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class BindLeases:
+    def __init__(self, db: Db, owner: str) -> None:
+        self.db = db
+        self.owner = owner
+
+    def acquire(self, channel: str, slots: int, now: int, lease_ms: int) -> list[int]:
+        """Take every free slot of ``channel`` (never held, lapsed, or left by a dead process
+        on this host); returns the slots now held by this owner, old and new."""
+        with transaction(self.db):
+            held = {slot: (owner, until) for slot, owner, until in self.db.execute(
+                "SELECT slot, owner, lease_until FROM bind_leases WHERE channel=?", (channel,))}
+            mine = []
+            for slot in range(slots):
+                current = held.get(slot)
+                if current is None:
+                    cur = self.db.execute(
+                        "INSERT INTO bind_leases (channel, slot, owner, lease_until)"
+                        " VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                        (channel, slot, self.owner, now + lease_ms))
+                elif current[0] == self.owner or current[1] < now or _dead_here(current[0]):
+                    # conditional on what we read: a rival that got there first keeps it
+                    cur = self.db.execute(
+                        "UPDATE bind_leases SET owner=?, lease_until=? WHERE channel=? AND slot=?"
+                        " AND owner=? AND lease_until=?",
+                        (self.owner, now + lease_ms, channel, slot, current[0], current[1]))
+                else:
+                    continue
+                if cur.rowcount == 1:
+                    mine.append(slot)
+        return mine
+
+    def renew(self, now: int, lease_ms: int) -> list[tuple[str, int]]:
+        """Extend every lease still held; returns (channel, slot) of those."""
+        with transaction(self.db):
+            self.db.execute(
+                "UPDATE bind_leases SET lease_until=? WHERE owner=?", (now + lease_ms, self.owner))
+            rows = self.db.execute(
+                "SELECT channel, slot FROM bind_leases WHERE owner=?", (self.owner,)).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def release(self, slots: Sequence[tuple[str, int]] | None = None) -> None:
+        """Give slots back at once (all of them by default), so another worker binds now."""
+        with transaction(self.db):
+            if slots is None:
+                self.db.execute("DELETE FROM bind_leases WHERE owner=?", (self.owner,))
+            else:
+                self.db.executemany(
+                    "DELETE FROM bind_leases WHERE channel=? AND slot=? AND owner=?",
+                    [(c, s, self.owner) for c, s in slots])

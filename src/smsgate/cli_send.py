@@ -1,0 +1,222 @@
+"""``smsgate send FILE``: a whole recipients file through the public API, 999 rows a request,
+resumable.
+
+Every answer is written to the results CSV (one line per row: its message_id, or the code,
+message and sensitive word it was refused with), then recorded in a journal next to it
+(``RESULTS.journal``): a header naming the file (its SHA-256), the project and the signature,
+then one line per answered batch with the results file's size after its rows.  Both are
+fsync'd, results first.  A rerun reads the journal, cuts the results back to the last recorded
+size (rows written by a run that died before recording them), skips the batches it records and
+appends the rest.
+
+Between the server's commit and the journal's line there is still a gap: a run that dies there
+sends that batch again on the rerun.  Every batch therefore carries ``X-Idempotency-Key:
+<sha256 of the file, 16 hex>-<its first row>``, the same on every run, which the server answers
+with the response it stored instead of sending twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Annotated, BinaryIO, Optional
+
+import typer
+
+from smsgate.bulk import (
+    DEFAULT_SERVER,
+    MALFORMED,
+    AkOpt,
+    Api,
+    BulkError,
+    Credentials,
+    File,
+    ProjectOpt,
+    RetriesOpt,
+    Row,
+    ServerOpt,
+    SignOpt,
+    SkOpt,
+    Source,
+    Tally,
+    TokenOpt,
+    batches,
+    credentials,
+    fail,
+    progress,
+    read_source,
+)
+
+RESULT_COLUMNS = ("row", "endpoint", "message_id", "code", "message", "sensitive_word")
+_BOM = "\ufeff".encode()  # spreadsheets then read the results as UTF-8
+JOURNAL_VERSION = 1
+
+ResultsOpt = Annotated[Optional[Path], typer.Option(
+    "--results", help="Results CSV (default FILE's name + .results.csv); its journal beside it.")]
+
+
+def send(
+    file: File,
+    project: ProjectOpt,
+    sign: SignOpt,
+    server: ServerOpt = DEFAULT_SERVER,
+    ak: AkOpt = None,
+    sk: SkOpt = None,
+    token: TokenOpt = None,
+    results: ResultsOpt = None,
+    retries: RetriesOpt = 4,
+) -> None:
+    """Send every row of a CSV or JSON Lines file (999 a request), with a results CSV; rerun
+    the same command to resume an interrupted run."""
+    try:
+        _send(file, project, sign, server, credentials(ak, sk, token), results, retries)
+    except BulkError as exc:
+        fail(str(exc))
+
+
+def _send(file: Path, project: str, sign: str, server: str, creds: Credentials, results: Path | None,
+          retries: int) -> None:
+    source = read_source(file)
+    results_path = results or file.with_name(f"{file.stem}.results.csv")
+    run = Run.open(results_path, source, project, sign)
+    earlier = run.tally.rows
+    try:
+        with Api(server, project, creds, retries) as api, progress() as bar:
+            task = bar.add_task("sending", total=len(source.rows), completed=earlier,
+                                tally=run.tally.describe())
+            for chunk in batches(source.rows):
+                first = chunk[0].number
+                if first in run.answered:
+                    continue
+                sendable = [r for r in chunk if r.problem is None]
+                answers = api.promotion(
+                    [r.item(sign) for r in sendable], first,
+                    idempotency_key=source.idempotency_key(first),
+                ) if sendable else []
+                run.record(chunk, answers)
+                bar.update(task, advance=len(chunk), tally=run.tally.describe())
+    finally:
+        run.close()
+    again = f" ({earlier:,} answered by an earlier run)" if earlier else ""
+    typer.echo(f"{file}: {len(source.rows):,} rows{again}: {run.tally.describe()};"
+               f" results in {results_path}")
+
+
+def result_line(row: Row, answer: dict | None) -> tuple[object, ...]:
+    """The results CSV's line for a row: answered by the server, or refused here."""
+    if answer is None:
+        return (row.number, row.endpoint, "", MALFORMED, row.problem, "")
+    return (row.number, row.endpoint, answer.get("message_id") or "", answer.get("code") or "",
+            answer.get("message") or "", answer.get("sensitive_word") or "")
+
+
+def _csv_bytes(lines: list[tuple[object, ...]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(lines)
+    return out.getvalue().encode("utf-8")
+
+
+def _write_synced(fh: BinaryIO, data: bytes) -> None:
+    fh.write(data)
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _sync_dir(path: Path) -> None:
+    """Make a new file's directory entry durable too (where the OS allows it)."""
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class Run:
+    """The results file and its journal, open for appending."""
+
+    def __init__(self, results: BinaryIO, journal: BinaryIO, answered: set[int], tally: Tally) -> None:
+        self._results = results
+        self._journal = journal
+        self.answered = answered  # first rows of the batches already answered
+        self.tally = tally
+
+    @classmethod
+    def open(cls, results_path: Path, source: Source, project: str, sign: str) -> Run:
+        journal_path = results_path.with_name(results_path.name + ".journal")
+        header = {"journal": JOURNAL_VERSION, "file": str(source.path), "sha256": source.sha256,
+                  "project": project, "sign": sign, "rows": len(source.rows)}
+        if journal_path.exists():
+            return cls._resume(results_path, journal_path, header)
+        if results_path.exists():
+            raise BulkError(f"{results_path} exists but has no journal ({journal_path.name}):"
+                            " choose another --results, or remove it to start over")
+        try:
+            results = open(results_path, "xb")
+        except OSError as exc:
+            raise BulkError(f"cannot create {results_path}: {exc.strerror or exc}") from None
+        _write_synced(results, _BOM + _csv_bytes([RESULT_COLUMNS]))
+        journal = open(journal_path, "xb")
+        header["results_bytes"] = results.tell()
+        _write_synced(journal, json.dumps(header).encode() + b"\n")
+        _sync_dir(journal_path)
+        return cls(results, journal, set(), Tally())
+
+    @classmethod
+    def _resume(cls, results_path: Path, journal_path: Path, header: dict) -> Run:
+        data = journal_path.read_bytes()
+        entries: list[dict] = []
+        kept = 0  # bytes of whole, valid lines: a line cut short by a crash is dropped
+        for line in data.splitlines(keepends=True):
+            try:
+                entry = json.loads(line) if line.endswith(b"\n") else None
+            except ValueError:
+                entry = None
+            if not isinstance(entry, dict):
+                break
+            entries.append(entry)
+            kept += len(line)
+        if not entries or entries[0].get("journal") != JOURNAL_VERSION:
+            raise BulkError(f"{journal_path} is not a journal of smsgate send; remove it or"
+                            " choose another --results")
+        first, batches_done = entries[0], entries[1:]
+        for key, label in (("sha256", "file"), ("project", "project"), ("sign", "signature")):
+            if first.get(key) != header[key]:
+                raise BulkError(f"{journal_path} records another {label} ({first.get(key)});"
+                                " choose another --results for this run")
+        size = (batches_done[-1] if batches_done else first)["results_bytes"]
+        if not results_path.exists() or results_path.stat().st_size < size:
+            raise BulkError(f"{results_path} is missing or shorter than its journal records;"
+                            " restore it, or remove both to start over")
+        results = open(results_path, "r+b")
+        results.truncate(size)  # rows of a batch the journal does not record are written again
+        tally = Tally()
+        for record in csv.DictReader(io.StringIO(results.read().decode("utf-8-sig"), newline="")):
+            tally.add(record["code"] or None)
+        journal = open(journal_path, "r+b")
+        journal.truncate(kept)
+        journal.seek(kept)
+        return cls(results, journal, {int(e["first_row"]) for e in batches_done}, tally)
+
+    def record(self, chunk: list[Row], answers: list[dict]) -> None:
+        """A batch's rows into the results, then the journal line saying they are there."""
+        replies = iter(answers)
+        lines = [result_line(r, None if r.problem else next(replies)) for r in chunk]
+        _write_synced(self._results, _csv_bytes(lines))
+        entry = {"first_row": chunk[0].number, "last_row": chunk[-1].number,
+                 "results_bytes": self._results.tell()}
+        _write_synced(self._journal, json.dumps(entry).encode() + b"\n")
+        self.answered.add(chunk[0].number)
+        for line in lines:
+            self.tally.add(str(line[3]) or None)
+
+    def close(self) -> None:
+        self._results.close()
+        self._journal.close()

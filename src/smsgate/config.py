@@ -49,6 +49,10 @@ class Settings:
     redis_url: str | None = None
     #: cluster-wide accepted messages per second per project (0: no limit)
     project_rate: float = 0.0
+    #: how long a worker's claim on a message lasts unless renewed (a dead worker's messages
+    #: are taken over after this); and the same for its SMPP bind slots
+    lease_ms: int = 60_000
+    bind_lease_ms: int = 15_000
 
     @property
     def is_postgres(self) -> bool:
@@ -93,6 +97,8 @@ class Settings:
             "sim_port": _env_int("SMSGATE_SIM_PORT", base.sim_port),
             "redis_url": env.get("SMSGATE_REDIS_URL") or None,
             "project_rate": float(env.get("SMSGATE_PROJECT_RATE") or 0),
+            "lease_ms": _env_int("SMSGATE_LEASE_MS", base.lease_ms),
+            "bind_lease_ms": _env_int("SMSGATE_BIND_LEASE_MS", base.bind_lease_ms),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("data_dir", "channels_file"):

@@ -19,7 +19,7 @@ import time
 from smsgate.api.state import AppState
 from smsgate.callbacks.poster import Poster
 from smsgate.dispatch.config import load_channels
-from smsgate.dispatch.dispatcher import Dispatcher
+from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
 from smsgate.dispatch.router import Router
 from smsgate.domain.window import SendWindow
 from smsgate.metrics import channel_gauges
@@ -34,7 +34,6 @@ from smsgate.store.outbox import OutboxStore
 log = logging.getLogger("smsgate.worker")
 
 SHUTDOWN_GRACE_S = 10.0
-BIND_LEASE_MS = 15_000  # a dead worker's binds are taken over after this long at most
 
 
 class Worker:
@@ -47,6 +46,7 @@ class Worker:
         self._slots: dict[tuple[str, int], SmppChannel] = {}  # bind slots this worker holds
         self._leases = BindLeases(state.writer.db, self.owner)
         self._leases_ok_at = 0.0
+        self._bind_lease_ms = state.settings.bind_lease_ms  # a dead worker's binds lapse then
         self.dispatcher: Dispatcher | None = None
         self._poster: Poster | None = None
         self._tasks: list[asyncio.Task] = []
@@ -59,8 +59,10 @@ class Worker:
         router = Router(routes, self._elsewhere())
         writer_db = self.state.writer.db
         outbox = OutboxStore(writer_db)
+        settings = DispatchSettings(lease_ms=self.state.settings.lease_ms)
         self.dispatcher = Dispatcher(self.state.write, DeliveryStore(writer_db), outbox, router,
-                                     self._window_for, self.state.settings.zone, owner=self.owner)
+                                     self._window_for, self.state.settings.zone, settings,
+                                     owner=self.owner)
         self._poster = Poster(self.state.write, outbox, self._secret_for)
         self.state.metrics.watch(channel_gauges(lambda: self.channels))
         for channel in self.channels:
@@ -95,7 +97,7 @@ class Worker:
         new = []
         for config, prefixes in self._configured:
             slots = await self.state.write(self._leases.acquire, config.name, config.binds,
-                                           now, BIND_LEASE_MS)
+                                           now, self._bind_lease_ms)
             for slot in slots:
                 if (config.name, slot) not in self._slots:
                     channel = SmppChannel(config)
@@ -118,15 +120,15 @@ class Worker:
         that fell free (a worker died or stopped)."""
         assert self.dispatcher is not None
         while True:
-            await asyncio.sleep(BIND_LEASE_MS / 3000)
+            await asyncio.sleep(self._bind_lease_ms / 3000)
             try:
-                held = set(await self.state.write(self._leases.renew, _now_ms(), BIND_LEASE_MS))
+                held = set(await self.state.write(self._leases.renew, _now_ms(), self._bind_lease_ms))
                 self._leases_ok_at = time.monotonic()
                 lost = [slot for slot in self._slots if slot not in held]
                 fresh = await self._acquire()
             except Exception:
                 log.warning("bind_lease_renewal_failed", exc_info=True)
-                if time.monotonic() - self._leases_ok_at > 0.8 * BIND_LEASE_MS / 1000:
+                if time.monotonic() - self._leases_ok_at > 0.8 * self._bind_lease_ms / 1000:
                     lost, fresh = list(self._slots), []
                 else:
                     continue

@@ -58,7 +58,7 @@ def respond(
     cap = project.daily_cap or state.settings.daily_cap
     now = datetime.now(state.settings.zone)
     refusals = iter(
-        state.reader.preview_batch(project.id, now.date().isoformat(), cap, candidates)
+        state.reader.preview_batch(project.id, now.date().isoformat(), cap, candidates, state.caps)
     )
     window = SendWindow.parse(project.send_window or state.settings.send_window)
     opens = window.next_open(now)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import msgspec
 from starlette.requests import Request
+from starlette.responses import Response
 
 from smsgate.api import dry_run
 from smsgate.api.auth import authenticate
@@ -45,7 +46,7 @@ _FIELD_ERRORS: dict[str, type[errors.SmsgateError]] = {
 Parsed = SmsMessage | tuple[str, errors.SmsgateError]
 
 
-async def send_promotion(request: Request) -> JsonResponse:
+async def send_promotion(request: Request) -> Response:
     state: AppState = request.app.state.smsgate
     body = await read_body(request, state.settings.max_body_bytes)
     project_id = authenticate(state, request, body)
@@ -55,6 +56,11 @@ async def send_promotion(request: Request) -> JsonResponse:
     if not context.project.may_promote:
         raise errors.NoApiPermission()
     dry = dry_run.requested(request)
+    key = None if dry else idempotency_key(request)
+    if key is not None:
+        replay = state.reader.remembered_response(project_id, key, now_ms())
+        if replay is not None:
+            return _replay(replay)
     parsed = parse_items(body)
     items = [p for p in parsed if isinstance(p, SmsMessage)]
     at = now_ms()
@@ -65,12 +71,23 @@ async def send_promotion(request: Request) -> JsonResponse:
         return dry_run.respond(state, request, context, parsed, outcomes, results)
     candidates = [o for o in outcomes if isinstance(o, NewMessage)]
     if candidates:
+        _within_rate(state, project_id, len(candidates))
         cap = context.project.daily_cap or state.settings.daily_cap
         day = datetime.now(state.settings.zone).date().isoformat()
-        refusals = iter(
-            await state.commit_batch(project_id, request_id(request), day, cap, candidates)
-        )
-        outcomes = [next(refusals) or o if isinstance(o, NewMessage) else o for o in outcomes]
+
+        def merged(refusals: list[errors.SmsgateError | None]) -> list[object]:
+            stored = iter(refusals)
+            return [next(stored) or o if isinstance(o, NewMessage) else o for o in outcomes]
+
+        def render(refusals: list[errors.SmsgateError | None]) -> bytes:
+            results = [_result(p, o, state) for p, o in zip(parsed, merged(refusals))]
+            return msgspec.json.encode(PromotionResponse(request_id=request_id(request), result=results))
+
+        committed = await state.commit_batch(project_id, request_id(request), day, cap, candidates,
+                                             (key, render) if key is not None else None)
+        if committed.replay is not None:
+            return _replay(committed.replay)
+        outcomes = merged(committed.outcomes)
     results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
     refused = Counter(r.code for r in results if r.code is not None)
     accepted = len(results) - sum(refused.values())
@@ -78,6 +95,34 @@ async def send_promotion(request: Request) -> JsonResponse:
     log.info("batch_accepted", extra={"project_id": project_id, "items": len(results),
                                       "accepted": accepted, "refused": dict(refused)})
     return JsonResponse(PromotionResponse(request_id=request_id(request), result=results))
+
+
+IDEMPOTENCY_HEADER = "X-Idempotency-Key"
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The client's key for this batch: a retry with the same key (within a day) gets the first
+    answer again and sends nothing twice.  An extension of SMN's API, used by ``smsgate send``."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 128 or not key.isascii() or not key.isprintable():
+        raise errors.BadRequest(f"Header: {IDEMPOTENCY_HEADER} must be 1 to 128 printable ASCII characters.")
+    return key
+
+
+def _replay(body: bytes) -> Response:
+    return Response(body, media_type="application/json;charset=UTF-8",
+                    headers={"X-Idempotent-Replay": "true"})
+
+
+def _within_rate(state: AppState, project_id: str, n: int) -> None:
+    """The project's cluster-wide sending rate (SMSGATE_PROJECT_RATE messages/s), if any."""
+    rate = state.settings.project_rate
+    if state.rate is None or rate <= 0:
+        return
+    if state.rate.acquire(f"project:{project_id}", n, rate) > 0:
+        raise errors.RateLimited()
 
 
 def parse_items(body: bytes) -> list[Parsed]:

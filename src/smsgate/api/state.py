@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,7 +14,7 @@ from smsgate.config import Settings
 from smsgate.metrics import Metrics, store_gauges
 from smsgate.domain.accept import ProjectRules
 from smsgate.domain.errors import ServiceUnavailable, SmsgateError
-from smsgate.domain.records import Project, SignStatus
+from smsgate.domain.records import NewMessage, Project, SignStatus, now_ms
 from smsgate.domain.sensitive import default_lexicon
 from smsgate.store import open_store
 from smsgate.store.db import driver_errors
@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from smsgate.limits.rate import RateLimiter
 
 T = TypeVar("T")
+#: an idempotency key, and how to render the batch's answer from the store's refusals
+Remember = tuple[str, Callable[[list[SmsgateError | None]], bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    outcomes: list[SmsgateError | None]
+    replay: bytes | None = None  # the answer of an earlier request with the same key
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,19 +95,55 @@ class AppState:
         async with self._write_lock, _store_errors():
             return await self._in_thread(fn, *args)
 
-    async def commit_batch(self, *args: Any) -> list[SmsgateError | None]:
-        """Stage a batch on the loop, COMMIT it on the thread; see ``SqliteStore.stage_batch``.
-        A store that fails answers 503 and keeps nothing of the batch."""
+    async def commit_batch(
+        self, project_id: str, request_id: str, day: str, cap: int,
+        candidates: Sequence[NewMessage], remember: Remember | None = None,
+    ) -> Committed:
+        """Stage a batch and COMMIT it; see ``Store.stage_batch``.  A store that fails answers
+        503 and keeps nothing of the batch.
+
+        ``remember`` (an idempotency key and how to render the answer from the refusals) keeps
+        the answer in the batch's own transaction; if the key was taken meanwhile, the batch
+        is undone and the earlier answer returned instead."""
+        args = (project_id, request_id, day, cap, candidates, self.caps)
         async with self._write_lock, _store_errors():
-            if self._checkpointer is None:  # PostgreSQL
-                return await self._in_thread(self.writer.commit_batch, *args, self.caps)
-            outcomes = self.writer.stage_batch(*args, self.caps)
+            if self._checkpointer is None:  # PostgreSQL: every statement is a round trip
+                return await self._in_thread(self._stage_and_commit, project_id, args, remember)
+            outcomes = self.writer.stage_batch(*args)
             try:
-                await self._in_thread(self.writer.commit)
+                replay = self._remember(project_id, outcomes, remember)
+                if replay is None:
+                    await self._in_thread(self.writer.commit)
             except BaseException:
                 self.writer.rollback()
                 raise
-            return outcomes
+            if replay is not None:
+                self.writer.rollback()
+            return Committed(outcomes, replay)
+
+    def _stage_and_commit(self, project_id: str, args: tuple, remember: Remember | None) -> Committed:
+        outcomes = self.writer.stage_batch(*args)
+        try:
+            replay = self._remember(project_id, outcomes, remember)
+        except BaseException:
+            self.writer.rollback()
+            raise
+        if replay is None:
+            self.writer.commit()
+        else:
+            self.writer.rollback()
+        return Committed(outcomes, replay)
+
+    def _remember(self, project_id: str, outcomes: list[SmsgateError | None],
+                  remember: Remember | None) -> bytes | None:
+        """None once the answer is kept (or there is no key); else the earlier answer."""
+        if remember is None:
+            return None
+        key, render = remember
+        at = now_ms()
+        if self.writer.remember_response(project_id, key, render(outcomes), at):
+            return None
+        return self.writer.remembered_response(project_id, key, at) or b""
 
     async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

@@ -105,6 +105,15 @@ class ServiceUnavailable(SmsgateError):
     default_message = "The service is temporarily unavailable; retry later."
 
 
+class RateLimited(SmsgateError):
+    """The project sends faster than its configured rate (SPEC: 429 rate limited; the code is
+    the one Huawei's API gateway answers a throttled request with)."""
+
+    code = "APIGW.0308"
+    status = 429
+    default_message = "The request is throttled: the project's sending rate is exceeded; retry later."
+
+
 # --- per-item (and per-resource) errors -------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from smsgate.limits.caps import Caps
 
 MAX_SIGNS_PER_PROJECT = 10
+IDEMPOTENCY_TTL_MS = 24 * 3_600_000  # a retried batch is recognised for a day
 
 _PROJECT_COLUMNS = "id, name, enterprise, grants, daily_cap, send_window, version, created_at"
 _SIGN_COLUMNS = "id, project_id, name, type, status, reply, created_at"
@@ -391,6 +392,27 @@ class Store:
         counts = dict.fromkeys(numbers, 0)
         counts.update(rows)
         return counts
+
+    # --- idempotent requests -------------------------------------------------------------------
+
+    def remember_response(self, project_id: str, key: str, body: bytes, at: int) -> bool:
+        """Keep a batch's answer under its idempotency key, in the batch's transaction; False
+        when the key was taken meanwhile (the same batch sent twice at once)."""
+        cur = self.db.execute(
+            "INSERT INTO idempotent_requests (project_id, key, response, created_at)"
+            " VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+            (project_id, key, body, at),
+        )
+        if at % 100 == 0:  # now and then, forget answers older than a day
+            self.db.execute("DELETE FROM idempotent_requests WHERE created_at<?", (at - IDEMPOTENCY_TTL_MS,))
+        return cur.rowcount == 1
+
+    def remembered_response(self, project_id: str, key: str, now: int) -> bytes | None:
+        row = self.db.execute(
+            "SELECT response FROM idempotent_requests WHERE project_id=? AND key=? AND created_at>=?",
+            (project_id, key, now - IDEMPOTENCY_TTL_MS),
+        ).fetchone()
+        return bytes(row[0]) if row else None
 
     def count_messages(self, project_id: str | None = None) -> int:
         if project_id is None:

@@ -111,11 +111,13 @@ class Proxy:
     """Between the CLI and the server.  ``policy(n)`` decides the fate of the n-th POST (from 1):
     forward it; answer 503 (FAIL); keep it unanswered until :meth:`close` (HOLD, and ``held``
     is set); or forward it and drop the connection before the answer (LOSE_ANSWER: the server
-    committed, the client never heard)."""
+    committed, the client never heard).  ``drop_query`` forwards without the query string, as
+    a server that ignores ``dry_run`` would in effect."""
 
-    def __init__(self, upstream: str, policy: Callable[[int], str]) -> None:
+    def __init__(self, upstream: str, policy: Callable[[int], str], drop_query: bool = False) -> None:
         self.upstream = upstream
         self.policy = policy
+        self.drop_query = drop_query
         self.posts = 0
         self.keys: list[str | None] = []
         self.held = threading.Event()
@@ -151,7 +153,8 @@ class Proxy:
                     self.close_connection = True
                 else:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                    r = proxy._http.post(proxy.upstream + self.path, content=body, headers=headers)
+                    path = self.path.split("?")[0] if proxy.drop_query else self.path
+                    r = proxy._http.post(proxy.upstream + path, content=body, headers=headers)
                     if action == LOSE_ANSWER:
                         self.close_connection = True
                         return

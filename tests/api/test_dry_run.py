@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
 from starlette.testclient import TestClient
@@ -10,7 +11,8 @@ from starlette.testclient import TestClient
 from smsgate.api.app import create_app
 from smsgate.auth.sdk_hmac import sign_request
 from smsgate.domain.records import NewMessage, new_message_id, now_ms
-from tests.conftest import UNSUB, World, item
+from tests.conftest import UNSUB, World, item, make_world
+from tests.services import require_redis
 
 LONG = "双十一全场五折" * 10 + UNSUB  # 76 characters + the signature: 2 parts
 
@@ -113,6 +115,24 @@ def test_caps_are_counted_as_the_real_call_counts_them(client: TestClient, world
     assert [r.get("code") for r in real] == [None, "SMN.0057", "SMN.0057", None]
     again = dry(client, world, items)["result"]  # the cap is now reached
     assert [r.get("code") for r in again] == ["SMN.0057", "SMN.0057", "SMN.0057", None]
+
+
+def test_caps_kept_in_redis_are_the_ones_the_dry_run_reads(tmp_path: Path) -> None:
+    """With SMSGATE_REDIS_URL the real call counts in Redis, not in the store; so does the
+    dry run."""
+    world = make_world(tmp_path / "data", redis_url=require_redis())
+    try:
+        always_open(world)
+        world.store.update_project(world.project_id, daily_cap=2)
+        items = [item("13800138000", text=f"新品{i}{UNSUB}", sign_id=world.sign_id) for i in range(3)]
+        with TestClient(create_app(world.settings), headers={"X-Auth-Token": world.token}) as c:
+            assert [r.get("code") for r in dry(c, world, items)["result"]] == [None, None, "SMN.0057"]
+            real = c.post(world.promotion_path, json={"sms_message": items[:1]}).json()["result"]
+            assert "message_id" in real[0]
+            assert [r.get("code") for r in dry(c, world, items)["result"]] == [None, "SMN.0057", "SMN.0057"]
+        assert world.store.count_messages() == 1
+    finally:
+        world.store.close()
 
 
 def test_outside_the_window_items_are_held_until_it_opens(client: TestClient, world: World) -> None:

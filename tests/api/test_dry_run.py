@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from smsgate.api.app import create_app
 from smsgate.auth.sdk_hmac import sign_request
-from smsgate.domain.records import NewMessage, new_message_id, now_ms
+from smsgate.domain.records import NewMessage, SignStatus, SignType, new_message_id, now_ms
 from tests.conftest import UNSUB, World, item, make_world
 from tests.services import require_redis
 
@@ -89,6 +89,13 @@ def test_positions_point_at_the_senders_spelling(client: TestClient, world: Worl
     assert positions == [0, texts[1].index("代"), texts[2].index("代")]
     for text, r in zip(texts, result):
         assert text[r["sensitive_word_position"]] == "代" and r["sensitive_word"] == "代开发票"
+
+
+def test_a_word_in_the_added_signature_has_no_position(client: TestClient, world: World) -> None:
+    sign = world.add_sign("赌博", SignType.PROMOTIONAL, SignStatus.APPROVED)
+    [r] = dry(client, world, [item(sign_id=sign)])["result"]
+    assert (r["code"], r["sensitive_word"]) == ("SMN.0227", "赌博")
+    assert "sensitive_word_position" not in r
 
 
 def test_project_words_get_positions_too(client: TestClient, world: World) -> None:

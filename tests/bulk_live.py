@@ -44,7 +44,8 @@ class Account:
     @classmethod
     def create(cls, server: LiveServer, name: str = "bulk") -> Account:
         d = server.data_dir
-        pid = admin_json("project", "create", name, "--enterprise", "--grant", "promotion", data_dir=d)["project_id"]
+        pid = admin_json("project", "create", name, "--enterprise", "--grant", "promotion",
+                         data_dir=d)["project_id"]
         keys = admin_json("key", "create", pid, data_dir=d)
         sign = admin_json("sign", "create", pid, "阿克米", "--approve", data_dir=d)["sign_id"]
         return cls(server, pid, keys["access_key"], keys["secret_key"], sign)
@@ -59,7 +60,8 @@ class Account:
         return cli(command, str(file), "--project", self.project_id, "--sign", self.sign_id, *args,
                    env=self.env(url) if env is None else env)
 
-    def popen(self, command: str, file: Path, *args: str, url: str | None = None) -> subprocess.Popen:
+    def popen(self, command: str, file: Path, *args: str,
+              url: str | None = None) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "smsgate", command, str(file), "--project", self.project_id,
              "--sign", self.sign_id, *args],
@@ -73,7 +75,13 @@ class Account:
         return sum(json.loads(out)["counts"].values())
 
     def token(self) -> str:
-        return smsgate("admin", "token", "create", self.project_id, data_dir=self.server.data_dir).stdout.strip()
+        out = smsgate("admin", "token", "create", self.project_id, data_dir=self.server.data_dir)
+        return out.stdout.strip()
+
+    def status(self, message_id: str) -> dict:
+        """``smsgate status`` of one message: what the store holds."""
+        out = smsgate("status", message_id, "--json", data_dir=self.server.data_dir)
+        return json.loads(out.stdout)
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -114,7 +122,8 @@ class Proxy:
     committed, the client never heard).  ``drop_query`` forwards without the query string, as
     a server that ignores ``dry_run`` would in effect."""
 
-    def __init__(self, upstream: str, policy: Callable[[int], str], drop_query: bool = False) -> None:
+    def __init__(self, upstream: str, policy: Callable[[int], str],
+                 drop_query: bool = False) -> None:
         self.upstream = upstream
         self.policy = policy
         self.drop_query = drop_query
@@ -146,7 +155,8 @@ class Proxy:
                     proxy.keys.append(self.headers.get("X-Idempotency-Key"))
                     action = proxy.policy(proxy.posts)
                 if action == FAIL:
-                    self._answer(503, b'{"request_id":"x","code":"SMN.0018","message":"Down."}', "application/json")
+                    down = b'{"request_id":"x","code":"SMN.0018","message":"Down."}'
+                    self._answer(503, down, "application/json")
                 elif action == HOLD:
                     proxy.held.set()
                     proxy.release.wait(60)

@@ -33,7 +33,8 @@ def open_always(account: Account) -> None:
             data_dir=account.server.data_dir)
 
 
-def test_the_table_names_every_refusal_and_nothing_is_sent(server: LiveServer, tmp_path: Path) -> None:
+def test_the_table_names_every_refusal_and_nothing_is_sent(server: LiveServer,
+                                                           tmp_path: Path) -> None:
     account = Account.create(server)
     open_always(account)
     r = account.run("check", write_csv(tmp_path / "a.csv", DATA))
@@ -62,8 +63,9 @@ def test_json_lines_for_scripts(server: LiveServer, tmp_path: Path) -> None:
                         "message": "The message contains sensitive words.",
                         "sensitive_word": "代开发票", "sensitive_word_position": 7}
     assert [x["row"] for x in lines[:-1]] == [2, 3, 4, 5]
-    assert lines[-1] == {"summary": {"rows": 6, "accepted": 2, "fee_num": 3, "held": 0, "held_until": None,
-                                     "refused": {"SMN.0012": 1, "SMN.0024": 1, "SMN.0204": 1, "SMN.0227": 1}}}
+    refused = {"SMN.0012": 1, "SMN.0024": 1, "SMN.0204": 1, "SMN.0227": 1}
+    assert lines[-1] == {"summary": {"rows": 6, "accepted": 2, "refused": refused, "fee_num": 3,
+                                     "held": 0, "held_until": None}}
     assert account.messages() == 0
 
 
@@ -102,9 +104,11 @@ def test_a_server_that_ignores_dry_run_stops_the_check(server: LiveServer, tmp_p
     account = Account.create(server)
     proxy = Proxy(server.url, lambda n: FORWARD, drop_query=True)  # an older server, in effect
     try:
-        env = {"SMSGATE_SERVER": proxy.url, "SMSGATE_TOKEN": account.token()}  # AK/SK signs the query
+        # a token: AK/SK signs the query string, which this proxy drops
+        env = {"SMSGATE_SERVER": proxy.url, "SMSGATE_TOKEN": account.token()}
         r = account.run("check", write_csv(tmp_path / "a.csv", rows(2)), env=env)
     finally:
         proxy.close()
     assert r.returncode == 1
-    assert r.stderr.strip() == "smsgate: error: the server does not support dry runs: it SENT the batch at row 1; stopped"
+    assert r.stderr.strip() == ("smsgate: error: the server does not support dry runs:"
+                                " it SENT the batch at row 1; stopped")

@@ -24,9 +24,9 @@ from tests.bulk_live import (
     server,  # noqa: F401  (the module's live server)
     write_csv,
 )
-from tests.live import LiveServer, smsgate
+from tests.live import LiveServer
 
-HEX32 = 32
+ID_LENGTH = 32  # message ids are 32 hex digits
 
 
 def journal(results_csv: Path) -> list[dict]:
@@ -42,7 +42,8 @@ def assert_answered_once(results_csv: Path, n: int) -> list[dict[str, str]]:
     return got
 
 
-def test_a_utf8_csv_with_bom_is_sent_with_refusals_by_code(server: LiveServer, tmp_path: Path) -> None:
+def test_a_utf8_csv_with_bom_is_sent_with_refusals_by_code(server: LiveServer,
+                                                           tmp_path: Path) -> None:
     account = Account.create(server)
     data = [
         ("13800138000", f"双十一全场五折{UNSUB}"),
@@ -62,18 +63,20 @@ def test_a_utf8_csv_with_bom_is_sent_with_refusals_by_code(server: LiveServer, t
     got = assert_answered_once(tmp_path / "list.results.csv", len(data))
     assert list(got[0]) == ["row", "endpoint", "message_id", "code", "message", "sensitive_word"]
     by_row = {int(g["row"]): g for g in got}
-    assert len(by_row[1]["message_id"]) == HEX32 and by_row[1]["code"] == ""
-    assert (by_row[2]["code"], by_row[2]["message"]) == ("SMN.0012", "Parameter: Endpoint is invalid.")
+    assert len(by_row[1]["message_id"]) == ID_LENGTH and by_row[1]["code"] == ""
+    assert by_row[2]["code"] == "SMN.0012"
+    assert by_row[2]["message"] == "Parameter: Endpoint is invalid."
     assert (by_row[3]["code"], by_row[3]["sensitive_word"]) == ("SMN.0227", "代开发票")
     assert by_row[4]["code"] == "SMN.0204"
     assert (by_row[5]["code"], by_row[6]["code"]) == ("SMN.0024", "SMN.0024")
     assert "message missing" in by_row[5]["message"] and "endpoint missing" in by_row[6]["message"]
     assert by_row[7]["endpoint"] == "+8613800138004" and by_row[7]["message_id"]
-    stored = json.loads(smsgate("status", by_row[7]["message_id"], "--json", data_dir=server.data_dir).stdout)
+    stored = account.status(by_row[7]["message_id"])
     assert stored["text"] == f"【阿克米】\"带引号, 和逗号\"{UNSUB}"
     assert account.messages() == 2
+    size = (tmp_path / "list.results.csv").stat().st_size
     assert journal(tmp_path / "list.results.csv")[1] == {
-        "first_row": 1, "last_row": 7, "results_bytes": (tmp_path / "list.results.csv").stat().st_size}
+        "first_row": 1, "last_row": 7, "results_bytes": size}
 
 
 def test_a_gbk_csv_and_a_token(server: LiveServer, tmp_path: Path) -> None:
@@ -86,7 +89,7 @@ def test_a_gbk_csv_and_a_token(server: LiveServer, tmp_path: Path) -> None:
                     env={"SMSGATE_SERVER": server.url})
     assert r.returncode == 0, r.stderr
     [row] = results(out)
-    stored = json.loads(smsgate("status", row["message_id"], "--json", data_dir=server.data_dir).stdout)
+    stored = account.status(row["message_id"])
     assert stored["text"] == f"【阿克米】周末特惠，全场五折{UNSUB}" and stored["extend_code"] == "88"
 
 
@@ -107,7 +110,7 @@ def test_json_lines(server: LiveServer, tmp_path: Path) -> None:
     got = assert_answered_once(tmp_path / "list.results.csv", 5)
     assert [g["code"] for g in got] == ["", "SMN.0024", "SMN.0024", "SMN.0024", ""]
     assert got[2]["endpoint"] == "13800138001" and "endpoint must be a string" in got[2]["message"]
-    stored = json.loads(smsgate("status", got[0]["message_id"], "--json", data_dir=server.data_dir).stdout)
+    stored = account.status(got[0]["message_id"])
     assert stored["extend_code"] == "7"
     assert account.messages() == 2
 
@@ -123,7 +126,8 @@ def test_a_rerun_of_a_finished_file_sends_nothing(server: LiveServer, tmp_path: 
     assert account.messages() == 3
 
 
-def test_the_server_fails_mid_file_and_a_rerun_finishes_it(server: LiveServer, tmp_path: Path) -> None:
+def test_the_server_fails_mid_file_and_a_rerun_finishes_it(server: LiveServer,
+                                                           tmp_path: Path) -> None:
     """2,500 rows = 3 batches; the first gets through, then the server answers 503 until the
     CLI gives up; the rerun sends the other two, and every row is answered exactly once."""
     account = Account.create(server)
@@ -180,13 +184,15 @@ def _honours_idempotency(server: LiveServer) -> bool:
     """Whether the server answers a repeated X-Idempotency-Key with the stored response."""
     probe = Account.create(server, "probe")
     url = f"{server.url}/v2/{probe.project_id}/notifications/sms/promotion"
-    body = {"sms_message": [{"endpoint": "13800138000", "message": f"探测{UNSUB}", "sign_id": probe.sign_id}]}
+    item = {"endpoint": "13800138000", "message": f"探测{UNSUB}", "sign_id": probe.sign_id}
     headers = {"X-Auth-Token": probe.token(), "X-Idempotency-Key": "probe-1"}
-    ids = [httpx.post(url, json=body, headers=headers).json()["result"][0].get("message_id") for _ in "ab"]
+    answers = [httpx.post(url, json={"sms_message": [item]}, headers=headers) for _ in "ab"]
+    ids = [a.json()["result"][0].get("message_id") for a in answers]
     return ids[0] == ids[1]
 
 
-def test_an_answer_lost_after_the_commit_is_not_sent_twice(server: LiveServer, tmp_path: Path) -> None:
+def test_an_answer_lost_after_the_commit_is_not_sent_twice(server: LiveServer,
+                                                           tmp_path: Path) -> None:
     """The server commits the second batch but its answer never arrives: the CLI retries with
     the same key, and the server answers with the stored response."""
     if not _honours_idempotency(server):
@@ -224,7 +230,8 @@ def test_refusals_of_the_command_line(server: LiveServer, tmp_path: Path) -> Non
     assert "neither UTF-8 nor GBK" in error(account.run("send", tmp_path / "bin.csv"))
     bad_key = account.env() | {"SMSGATE_SK": "wrong"}
     assert "401 APIGW.0301" in error(account.run("send", file, env=bad_key))
-    other = error(account.run("send", file, "--project", "f" * 32, "--results", str(tmp_path / "p.csv")))
+    other = error(account.run("send", file, "--project", "f" * 32,
+                              "--results", str(tmp_path / "p.csv")))
     assert "the server refused the batch at row 1: 403 SMN.0001" in other
     assert account.messages() == 0
     # a refused run leaves its journal: the rerun with good credentials finishes the file

@@ -119,7 +119,8 @@ def _csv_rows(text: str, path: Path) -> list[Row]:
     columns = {name.strip().lower(): i for i, name in reversed(list(enumerate(header or [])))}
     if "endpoint" not in columns or "message" not in columns:
         found = ",".join(header or []) or "nothing"
-        raise BulkError(f"{path}: the header row must name the columns endpoint and message (found: {found})")
+        raise BulkError(f"{path}: the header row must name the columns endpoint and message"
+                        f" (found: {found})")
 
     def cell(record: list[str], name: str) -> str:
         i = columns.get(name)
@@ -143,7 +144,8 @@ def _jsonl_rows(text: str) -> list[Row]:
         try:
             record = json.loads(line)
         except ValueError as exc:
-            rows.append(Row(number, "", "", problem=f"Parameter: the line is not valid JSON ({exc})."))
+            problem = f"Parameter: the line is not valid JSON ({exc})."
+            rows.append(Row(number, "", "", problem=problem))
             continue
         if not isinstance(record, dict):
             rows.append(Row(number, "", "", problem="Parameter: the line is not a JSON object."))
@@ -152,8 +154,8 @@ def _jsonl_rows(text: str) -> list[Row]:
         wrong = [k for k, v in values.items() if v is not None and not isinstance(v, str)]
         if wrong:
             endpoint = values["endpoint"]
-            rows.append(Row(number, endpoint if isinstance(endpoint, str) else json.dumps(endpoint), "",
-                            problem=f"Parameter: {wrong[0]} must be a string."))
+            shown = endpoint if isinstance(endpoint, str) else json.dumps(endpoint)
+            rows.append(Row(number, shown, "", problem=f"Parameter: {wrong[0]} must be a string."))
             continue
         rows.append(_row(number, (values["endpoint"] or "").strip(), values["message"] or "",
                          (values["extend_code"] or "").strip() or None))
@@ -185,13 +187,15 @@ class Credentials:
 
 def credentials(ak: str | None, sk: str | None, token: str | None) -> Credentials:
     if (ak or sk) and token:
-        raise BulkError("give either --ak/--sk or --token (SMSGATE_AK/SMSGATE_SK or SMSGATE_TOKEN), not both")
+        raise BulkError("give either --ak/--sk or --token (SMSGATE_AK/SMSGATE_SK or SMSGATE_TOKEN),"
+                        " not both")
     if ak or sk:
         if not (ak and sk):
             raise BulkError("--ak and --sk go together (or SMSGATE_AK and SMSGATE_SK)")
         return Credentials(access_key=ak, secret_key=sk)
     if not token:
-        raise BulkError("no credentials: give --ak and --sk, or --token (or SMSGATE_AK/SMSGATE_SK, SMSGATE_TOKEN)")
+        raise BulkError("no credentials: give --ak and --sk, or --token (or SMSGATE_AK/SMSGATE_SK,"
+                        " SMSGATE_TOKEN)")
     return Credentials(token=token)
 
 
@@ -201,6 +205,8 @@ class Api:
 
     def __init__(self, server: str, project_id: str, creds: Credentials, retries: int = 4,
                  backoff_s: float = 0.5) -> None:
+        if not server.startswith(("http://", "https://")):
+            raise BulkError(f"--server {server!r} is not an http:// or https:// URL")
         self.url = f"{server.rstrip('/')}/v2/{project_id}/notifications/sms/promotion"
         self.creds = creds
         self.retries = retries
@@ -230,7 +236,8 @@ class Api:
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                response = self._http.post(url, content=body, headers=self._signed(url, headers, body))
+                signed = self._signed(url, headers, body)
+                response = self._http.post(url, content=body, headers=signed)
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc or 'no answer'}"
                 continue
@@ -243,7 +250,7 @@ class Api:
                 answer = response.json()
                 results = answer["result"]
             except (ValueError, KeyError, TypeError):
-                raise BulkError(f"the server's answer to {where} is not a promotion response") from None
+                raise BulkError(f"the answer to {where} is not a promotion response") from None
             if dry_run and answer.get("dry_run") is not True:
                 raise BulkError(f"the server does not support dry runs: it SENT {where}; stopped")
             if not isinstance(results, list) or len(results) != len(items):
@@ -325,5 +332,5 @@ def progress() -> Progress:
     )
 
 
-__all__ = ["BATCH", "MALFORMED", "Api", "BulkError", "Row", "Source", "Tally", "batches", "credentials",
-           "fail", "progress", "read_source", "stdout_console"]
+__all__ = ["BATCH", "MALFORMED", "Api", "BulkError", "Row", "Source", "Tally", "batches",
+           "credentials", "fail", "progress", "read_source", "stdout_console"]

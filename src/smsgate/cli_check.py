@@ -82,7 +82,8 @@ class Findings:
             self.held_until = self.held_until or verdict.held_until
 
     def summary(self, rows: int) -> dict:
-        return {"rows": rows, "accepted": self.tally.accepted, "refused": dict(sorted(self.tally.refused.items())),
+        return {"rows": rows, "accepted": self.tally.accepted,
+                "refused": dict(sorted(self.tally.refused.items())),
                 "fee_num": self.fee_num, "held": self.held, "held_until": self.held_until}
 
 
@@ -143,7 +144,8 @@ def _print(file: Path, findings: Findings, summary: dict) -> None:
             table.add_column(column, justify="right" if column in ("row", "at") else "left")
         for v in findings.refused:
             at = "" if v.sensitive_word_position is None else str(v.sensitive_word_position)
-            table.add_row(str(v.row), v.endpoint, v.code, v.message or "", v.sensitive_word or "", at)
+            table.add_row(str(v.row), v.endpoint, v.code, v.message or "", v.sensitive_word or "",
+                          at)
         console.print(table)
     console.print(f"{file}: {summary['rows']:,} rows checked; nothing was sent")
     by_code = Table()

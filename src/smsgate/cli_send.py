@@ -77,8 +77,8 @@ def send(
         fail(str(exc))
 
 
-def _send(file: Path, project: str, sign: str, server: str, creds: Credentials, results: Path | None,
-          retries: int) -> None:
+def _send(file: Path, project: str, sign: str, server: str, creds: Credentials,
+          results: Path | None, retries: int) -> None:
     source = read_source(file)
     results_path = results or file.with_name(f"{file.stem}.results.csv")
     run = Run.open(results_path, source, project, sign)
@@ -142,7 +142,8 @@ def _sync_dir(path: Path) -> None:
 class Run:
     """The results file and its journal, open for appending."""
 
-    def __init__(self, results: BinaryIO, journal: BinaryIO, answered: set[int], tally: Tally) -> None:
+    def __init__(self, results: BinaryIO, journal: BinaryIO, answered: set[int],
+                 tally: Tally) -> None:
         self._results = results
         self._journal = journal
         self.answered = answered  # first rows of the batches already answered

@@ -133,10 +133,12 @@ def test_caps_kept_in_redis_are_the_ones_the_dry_run_reads(tmp_path: Path) -> No
         world.store.update_project(world.project_id, daily_cap=2)
         items = [item("13800138000", text=f"新品{i}{UNSUB}", sign_id=world.sign_id) for i in range(3)]
         with TestClient(create_app(world.settings), headers={"X-Auth-Token": world.token}) as c:
-            assert [r.get("code") for r in dry(c, world, items)["result"]] == [None, None, "SMN.0057"]
+            codes = [r.get("code") for r in dry(c, world, items)["result"]]
+            assert codes == [None, None, "SMN.0057"]
             real = c.post(world.promotion_path, json={"sms_message": items[:1]}).json()["result"]
             assert "message_id" in real[0]
-            assert [r.get("code") for r in dry(c, world, items)["result"]] == [None, "SMN.0057", "SMN.0057"]
+            codes = [r.get("code") for r in dry(c, world, items)["result"]]
+            assert codes == [None, "SMN.0057", "SMN.0057"]
         assert world.store.count_messages() == 1
     finally:
         world.store.close()
@@ -149,7 +151,8 @@ def test_outside_the_window_items_are_held_until_it_opens(client: TestClient, wo
     opens = now.replace(hour=hour, minute=0, second=0, microsecond=0)
     if opens < now:
         opens += timedelta(days=1)
-    result = dry(client, world, [item(sign_id=world.sign_id), item("1", sign_id=world.sign_id)])["result"]
+    items = [item(sign_id=world.sign_id), item("1", sign_id=world.sign_id)]
+    result = dry(client, world, items)["result"]
     held_until = opens.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert result[0] == {"endpoint": "13800138000", "message_id": None, "fee_num": 1,
                          "send": "held", "held_until": held_until}
@@ -189,7 +192,8 @@ def test_auth_and_permission_as_for_the_real_call(client: TestClient, world: Wor
     r = client.post(f"/v2/{other}/notifications/sms/promotion", params={"dry_run": "true"},
                     json=body, headers={"X-Auth-Token": token})
     assert r.status_code == 403 and r.json()["code"] == "SMN.0228"
-    r = client.post(f"/v2/{other}/notifications/sms/promotion", params={"dry_run": "true"}, json=body)
+    r = client.post(f"/v2/{other}/notifications/sms/promotion", params={"dry_run": "true"},
+                    json=body)
     assert r.status_code == 403 and r.json()["code"] == "SMN.0001"  # another project's token
 
 

@@ -28,6 +28,7 @@ from smsgate.smsc import cli as smsc_cli
 from smsgate.store.outbox import OutboxStore
 from smsgate.store import open_store
 from smsgate.store.core import Store
+from smsgate.store.db import driver_errors
 
 app = typer.Typer(
     help="smsgate: promotional SMS over Huawei SMN's v2 API, delivered by SMPP.",
@@ -453,4 +454,8 @@ def main() -> None:
         sys.exit(1)
     except CliError as exc:
         typer.echo(f"smsgate: error: {exc}", err=True)
+        sys.exit(1)
+    except driver_errors() as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        typer.echo(f"smsgate: error: the store is unavailable: {first_line}", err=True)
         sys.exit(1)

@@ -92,12 +92,19 @@ class Worker:
     # --- bind slots --------------------------------------------------------------------------
 
     async def _acquire(self) -> list[tuple[SmppChannel, list[str], tuple[str, int]]]:
-        """Lease every free bind slot of the configured channels; a new channel per slot."""
+        """Lease free bind slots of the configured channels up to this worker's share (a new
+        channel per slot), and hand back what is over the share once more workers run."""
         now = _now_ms()
+        workers = await self.state.write(self._leases.heartbeat, now, self._bind_lease_ms)
         new = []
         for config, prefixes in self._configured:
+            share = -(-config.binds // max(workers, 1))
+            mine = sorted(slot for name, slot in self._slots if name == config.name)
+            for slot in mine[share:]:  # over the share: unbind first, then free the slot
+                await self._drop((config.name, slot), reason="rebalanced")
+                await self.state.write(self._leases.release, [(config.name, slot)])
             slots = await self.state.write(self._leases.acquire, config.name, config.binds,
-                                           now, self._bind_lease_ms)
+                                           now, self._bind_lease_ms, share)
             for slot in slots:
                 if (config.name, slot) not in self._slots:
                     channel = SmppChannel(config)
@@ -139,9 +146,9 @@ class Worker:
                 self.dispatcher.add_channel(channel, prefixes)
             self.dispatcher.set_elsewhere(self._elsewhere())
 
-    async def _drop(self, slot: tuple[str, int]) -> None:
+    async def _drop(self, slot: tuple[str, int], reason: str = "lease lost") -> None:
         channel = self._slots.pop(slot)
-        log.warning("bind_lost", extra={"slot": list(slot)})
+        log.warning("bind_dropped", extra={"slot": list(slot), "reason": reason})
         assert self.dispatcher is not None
         self.dispatcher.remove_channel(channel)
         self.channels.remove(channel)

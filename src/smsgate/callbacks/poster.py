@@ -39,7 +39,12 @@ class Poster:
 
     async def run(self, idle: float = 0.5) -> None:
         while True:
-            if not await self.run_once():
+            try:
+                busy = await self.run_once()
+            except Exception:  # the store is down or restarting: wait, then go on
+                log.warning("callbacks_round_failed", exc_info=True)
+                busy = 0
+            if not busy:
                 await asyncio.sleep(idle)
 
     async def run_once(self, now: int | None = None) -> int:

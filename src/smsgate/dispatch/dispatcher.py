@@ -32,6 +32,7 @@ log = logging.getLogger("smsgate.dispatch")
 
 Write = Callable[..., Awaitable[Any]]
 OPT_OUT_WORDS = frozenset({"r", "t", "td", "n", "stop", "退订"})
+STORE_RETRY_S = 1.0  # pause after a failed write before trying again
 HAND_OVER_MS = 1_000  # a message this worker cannot route waits this long for another's
 
 
@@ -105,13 +106,20 @@ class Dispatcher:
         renew = asyncio.create_task(self._renew_forever())
         try:
             while not self._stopping.is_set():
-                if not await self.step():
+                try:
+                    busy = await self.step()
+                except Exception:  # the store is down or restarting: wait, then go on
+                    log.warning("dispatch_step_failed", exc_info=True)
+                    busy = 0
+                    await asyncio.sleep(STORE_RETRY_S)
+                if not busy:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), self.settings.poll_s)
         finally:
             settle.cancel()
             renew.cancel()
-            await self.flush()
+            with contextlib.suppress(Exception):  # unwritten parts: their lease protects them
+                await self.flush()
 
     def stop(self) -> None:
         """Take no new batch; :meth:`run` returns once the one in hand is submitted."""
@@ -120,7 +128,11 @@ class Dispatcher:
     async def _settle_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.flush_s)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:
+                log.warning("settle_failed", exc_info=True)
+                await asyncio.sleep(STORE_RETRY_S)
 
     async def _renew_forever(self) -> None:
         """Keep the lease on messages in hand while a step takes long (a throttling SMSC), so
@@ -138,6 +150,8 @@ class Dispatcher:
     async def step(self, now: int | None = None) -> int:
         """Claim one batch and try every message in it once; returns how many were claimed."""
         now = now or now_ms()
+        if not self._router.channels:
+            return 0  # no bind here (other workers hold them): claim nothing
         claimed = await self._write(self._delivery.claim, now, self.settings.batch,
                                     self.settings.lease_ms, self.owner)
         if not claimed:
@@ -230,7 +244,12 @@ class Dispatcher:
         submitted, self._submitted = self._submitted, []
         inbound, self._inbound[:] = list(self._inbound), []
         if submitted or inbound:
-            await self._write(self._settle, submitted, inbound)
+            try:
+                await self._write(self._settle, submitted, inbound)
+            except BaseException:  # keep them for the next flush: a stored part is never resent
+                self._submitted[:0] = submitted
+                self._inbound[:0] = inbound
+                raise
 
     def _settle(self, submitted: list[PartSubmitted], inbound: list[Inbound]) -> None:
         """(On the writer.) Record parts, apply receipts (including ones that had arrived before

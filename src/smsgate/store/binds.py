@@ -1,5 +1,7 @@
 """Who owns which SMPP bind: a carrier link allows so many binds, and each bind slot is held by
-one worker at a time under a lease the worker keeps renewing.  A worker that dies loses its
+one worker at a time under a lease the worker keeps renewing.  Workers also say they are alive,
+so that each takes its share of a channel's slots (``ceil(binds / workers)``) and a worker
+that holds more than its share hands the rest over.  A worker that dies loses its
 slots when the lease runs out, and at once to a worker on the same host that sees its process
 gone (a restart after kill -9 need not wait)."""
 
@@ -36,26 +38,46 @@ def _dead_here(owner: str) -> bool:
     return False
 
 
+_PRESENCE = "worker:"  # rows (channel "worker:<owner>", slot 0) say which workers are alive
+
+
 class BindLeases:
     def __init__(self, db: Db, owner: str) -> None:
         self.db = db
         self.owner = owner
 
-    def acquire(self, channel: str, slots: int, now: int, lease_ms: int) -> list[int]:
-        """Take every free slot of ``channel`` (never held, lapsed, or left by a dead process
-        on this host); returns the slots now held by this owner, old and new."""
+    def heartbeat(self, now: int, lease_ms: int) -> int:
+        """Say this worker is alive; returns how many workers are (this one included), so that
+        each takes its share of a channel's binds."""
+        with transaction(self.db):
+            self.db.execute(
+                "INSERT INTO bind_leases (channel, slot, owner, lease_until) VALUES (?,0,?,?)"
+                " ON CONFLICT (channel, slot) DO UPDATE SET lease_until=excluded.lease_until",
+                (f"{_PRESENCE}{self.owner}", self.owner, now + lease_ms))
+            self.db.execute("DELETE FROM bind_leases WHERE channel LIKE ? AND lease_until<?",
+                            (f"{_PRESENCE}%", now))
+            return self.db.execute("SELECT count(*) FROM bind_leases WHERE channel LIKE ?",
+                                   (f"{_PRESENCE}%",)).fetchone()[0]
+
+    def acquire(self, channel: str, slots: int, now: int, lease_ms: int,
+                limit: int | None = None) -> list[int]:
+        """Take free slots of ``channel`` (never held, lapsed, or left by a dead process on
+        this host) until this owner holds ``limit`` of them; returns the slots it now holds."""
+        limit = slots if limit is None else limit
         with transaction(self.db):
             held = {slot: (owner, until) for slot, owner, until in self.db.execute(
                 "SELECT slot, owner, lease_until FROM bind_leases WHERE channel=?", (channel,))}
-            mine = []
+            mine = [slot for slot, (owner, _) in held.items() if owner == self.owner]
             for slot in range(slots):
                 current = held.get(slot)
+                if len(mine) >= limit or (current is not None and current[0] == self.owner):
+                    continue
                 if current is None:
                     cur = self.db.execute(
                         "INSERT INTO bind_leases (channel, slot, owner, lease_until)"
                         " VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
                         (channel, slot, self.owner, now + lease_ms))
-                elif current[0] == self.owner or current[1] < now or _dead_here(current[0]):
+                elif current[1] < now or _dead_here(current[0]):
                     # conditional on what we read: a rival that got there first keeps it
                     cur = self.db.execute(
                         "UPDATE bind_leases SET owner=?, lease_until=? WHERE channel=? AND slot=?"
@@ -73,7 +95,8 @@ class BindLeases:
             self.db.execute(
                 "UPDATE bind_leases SET lease_until=? WHERE owner=?", (now + lease_ms, self.owner))
             rows = self.db.execute(
-                "SELECT channel, slot FROM bind_leases WHERE owner=?", (self.owner,)).fetchall()
+                "SELECT channel, slot FROM bind_leases WHERE owner=? AND channel NOT LIKE ?",
+                (self.owner, f"{_PRESENCE}%")).fetchall()
         return [(r[0], r[1]) for r in rows]
 
     def release(self, slots: Sequence[tuple[str, int]] | None = None) -> None:

@@ -142,8 +142,8 @@ class Worker:
             for slot in lost:
                 await self._drop(slot)
             for channel, prefixes, _ in fresh:
+                self.dispatcher.add_channel(channel, prefixes)  # its receipts have a home first
                 await channel.start()
-                self.dispatcher.add_channel(channel, prefixes)
             self.dispatcher.set_elsewhere(self._elsewhere())
 
     async def _drop(self, slot: tuple[str, int], reason: str = "lease lost") -> None:

@@ -471,3 +471,24 @@ async def test_logs_hold_no_numbers_and_no_text(peers, connect, caplog):
 
     assert caplog.records
     assert HANDSET not in caplog.text and "secret" not in caplog.text
+
+
+async def test_a_receipt_is_acknowledged_only_once_the_handler_has_stored_it(peers, connect):
+    smsc = await peers(Smsc())
+    channel = await connect(smsc)
+    stored: list[asyncio.Future[None]] = []
+
+    def handler(inbound: Inbound) -> asyncio.Future[None]:
+        stored.append(asyncio.get_running_loop().create_future())
+        return stored[-1]
+
+    channel.on_inbound(handler)
+    first = asyncio.create_task(smsc.receipt("00A1B2C3", "DELIVRD"))
+    second = asyncio.create_task(smsc.receipt("00A1B2C4", "DELIVRD"))
+    while len(stored) < 2:  # reading went on although the first is not answered yet
+        await asyncio.sleep(0.01)
+    assert not first.done() and not second.done()  # a crash now: the SMSC still owes them
+    stored[0].set_result(None)
+    stored[1].set_exception(RuntimeError("the store is down"))
+    assert (await first).status == 0
+    assert (await second).status == 0x65  # ESME_RX_T_APPN: the SMSC sends it again later

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,7 +57,10 @@ class Channel(Protocol):
         """The carrier's message id for the part (from submit_sm_resp); raises ChannelError."""
         ...
 
-    def on_inbound(self, handler: Callable[[Inbound], None]) -> None: ...
+    def on_inbound(self, handler: Callable[[Inbound], Awaitable[object] | None]) -> None:
+        """The handler may return an awaitable: the channel then acknowledges the inbound
+        message only once it resolves (stored), and asks for it again if it fails."""
+        ...
 
     def id_keys(self, carrier_id: str) -> tuple[str, ...]:
         """Every key this carrier's id may later be spelt as in a receipt."""

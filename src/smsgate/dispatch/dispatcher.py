@@ -83,12 +83,13 @@ class Dispatcher:
         self._submitted: list[PartSubmitted] = []
         self._stopping = asyncio.Event()
         self._in_hand: set[str] = set()  # claimed by this dispatcher, not yet released
+        self._stored: asyncio.Future[None] | None = None  # resolves when _inbound is written
         for channel in router.channels:
-            channel.on_inbound(self._inbound.append)
+            channel.on_inbound(self._receive)
 
     def add_channel(self, channel: Channel, prefixes: list[str]) -> None:
         """A channel bound while running (a bind slot freed by another worker)."""
-        channel.on_inbound(self._inbound.append)
+        channel.on_inbound(self._receive)
         self._router.add(channel, prefixes)
 
     def remove_channel(self, channel: Channel) -> None:
@@ -239,17 +240,32 @@ class Dispatcher:
 
     # --- receipts and replies ----------------------------------------------------------------
 
+    def _receive(self, inbound: Inbound) -> asyncio.Future[None]:
+        """Keep a receipt or reply for the next flush; the channel acknowledges it to the SMSC
+        when the returned future resolves, i.e. once it is stored (exactly once, crash or not)."""
+        self._inbound.append(inbound)
+        if self._stored is None:
+            self._stored = asyncio.get_running_loop().create_future()
+        return self._stored
+
     async def flush(self) -> None:
         """Write what the SMSC answered and what it sent back, in one transaction."""
         submitted, self._submitted = self._submitted, []
         inbound, self._inbound[:] = list(self._inbound), []
+        stored, self._stored = self._stored, None
         if submitted or inbound:
             try:
                 await self._write(self._settle, submitted, inbound)
-            except BaseException:  # keep them for the next flush: a stored part is never resent
+            except BaseException as exc:
+                # parts are kept for the next flush (a stored part is never resent); receipts
+                # and replies are refused to the SMSC, which sends them again
                 self._submitted[:0] = submitted
-                self._inbound[:0] = inbound
-                raise
+                if stored is not None and not stored.done():
+                    stored.set_exception(RuntimeError("the store is unavailable"))
+                    stored.exception()  # retrieved: no "never retrieved" warning
+                raise exc
+        if stored is not None and not stored.done():
+            stored.set_result(None)
 
     def _settle(self, submitted: list[PartSubmitted], inbound: list[Inbound]) -> None:
         """(On the writer.) Record parts, apply receipts (including ones that had arrived before

@@ -28,7 +28,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -175,7 +175,8 @@ class _Link:
     """
 
     def __init__(self, config: SmppConfig, role: str, bind: CommandId,
-                 on_deliver: Callable[[Pdu], int], on_state: Callable[[_Link], None]) -> None:
+                 on_deliver: Callable[[Pdu], int | Awaitable[object]],
+                 on_state: Callable[[_Link], None]) -> None:
         self.config = config
         self.role = role
         self.label = f"{config.name}/{role}"
@@ -184,6 +185,7 @@ class _Link:
         self.closed = asyncio.Event()
         self._bind = bind
         self._on_deliver = on_deliver
+        self._answering: set[asyncio.Task[None]] = set()  # deliver_sm_resp waiting on a store
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
         self._sequence = 0
         self._writer: asyncio.StreamWriter | None = None
@@ -373,7 +375,13 @@ class _Link:
             else:
                 future.set_result(pdu)
         elif pdu.command_id == CommandId.DELIVER_SM:
-            await self._answer(response_to(pdu, self._on_deliver(pdu)))
+            status = self._on_deliver(pdu)
+            if isinstance(status, int):
+                await self._answer(response_to(pdu, status))
+            else:  # answered once the handler has stored it: reading goes on meanwhile
+                task = asyncio.create_task(self._answer_when_stored(pdu, status))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
         elif pdu.command_id == CommandId.ENQUIRE_LINK:
             await self._answer(response_to(pdu))
         elif pdu.command_id == CommandId.UNBIND:
@@ -381,6 +389,16 @@ class _Link:
             raise _EndOfLink("unbound by the SMSC")
         else:  # a known command an ESME is never sent (submit_sm, bind_*, query_sm)
             await self._answer(Pdu(CommandId.GENERIC_NACK, pdu.sequence, Status.ESME_RINVCMDID))
+
+    async def _answer_when_stored(self, pdu: Pdu, stored: Awaitable[object]) -> None:
+        """ESME_ROK once the receipt is stored; a temporary error if storing failed, so the
+        SMSC sends it again.  If the link is gone by then, the SMSC still owes it to us."""
+        try:
+            await stored
+            status = Status.ESME_ROK
+        except Exception:
+            status = ESME_RX_T_APPN
+        await self._answer(response_to(pdu, status))
 
     async def _answer(self, pdu: Pdu) -> None:
         if self._writer is not None and self.state is not State.CLOSED:
@@ -579,13 +597,16 @@ class SmppChannel:
 
     # --- what the SMSC sends us ---
 
-    def on_inbound(self, handler: Callable[[Inbound], None]) -> None:
-        """Register the (synchronous, quick) handler for receipts and MOs; one at a time."""
+    def on_inbound(self, handler: Callable[[Inbound], Awaitable[object] | None]) -> None:
+        """Register the (synchronous, quick) handler for receipts and MOs; one at a time.
+        If it returns an awaitable, the deliver_sm is acknowledged only once that resolves
+        (the receipt is stored), so a crash in between makes the SMSC send it again."""
         self._handler = handler
 
-    def _on_deliver(self, pdu: Pdu) -> int:
-        """Hand a deliver_sm over; the status to acknowledge it with.  A temporary error makes
-        the SMSC send it again, so nothing is acknowledged that was not handed over."""
+    def _on_deliver(self, pdu: Pdu) -> int | Awaitable[object]:
+        """Hand a deliver_sm over; the status to acknowledge it with (or what to wait for
+        first).  A temporary error makes the SMSC send it again, so nothing is acknowledged
+        that was not handed over."""
         if self._handler is None:
             log.warning("%s: deliver_sm with no handler registered", self.name)
             return ESME_RX_T_APPN
@@ -595,7 +616,7 @@ class SmppChannel:
             log.warning("%s: unusable deliver_sm (seq %d): %s", self.name, pdu.sequence, exc)
             return ESME_RX_P_APPN
         try:
-            self._handler(inbound)
+            stored = self._handler(inbound)
         except Exception:
             log.exception("%s: inbound handler failed", self.name)
             return ESME_RX_T_APPN
@@ -603,7 +624,7 @@ class SmppChannel:
             self.stats.receipts += 1
         else:
             self.stats.mo += 1
-        return Status.ESME_ROK
+        return Status.ESME_ROK if stored is None else stored
 
     def _inbound(self, pdu: Pdu) -> Inbound:
         """A receipt or an MO as plain data; raises ValueError if it cannot be read."""

@@ -22,6 +22,8 @@ __all__ = ["Delivery", "Hub", "Session"]
 
 _HEADER = 16
 _MAX_SEQ = 0x7FFFFFFF
+# deliver_sm_resp statuses that mean "not now": ESME_RX_T_APPN, ESME_RMSGQFUL, ESME_RTHROTTLED
+_RETRY_LATER = frozenset({0x65, 0x14, 0x58})
 # bind command -> (may submit, may receive)
 _BINDS = {
     CommandId.BIND_TRANSMITTER: (True, False),
@@ -52,6 +54,7 @@ class Hub(Protocol):
     def on_bound(self, session: Session) -> None: ...
     def on_submit(self, session: Session, pdu: Pdu) -> None: ...
     def on_closed(self, session: Session) -> None: ...
+    def on_refused(self, session: Session, item: Delivery) -> None: ...
 
 
 class Session(asyncio.Protocol):
@@ -192,7 +195,9 @@ class Session(asyncio.Protocol):
         if command == CommandId.SUBMIT_SM:
             self._on_submit(pdu)
         elif command == CommandId.DELIVER_SM_RESP:
-            self.unacked.pop(pdu.sequence, None)
+            item = self.unacked.pop(pdu.sequence, None)
+            if item is not None and pdu.status in _RETRY_LATER:
+                self.hub.on_refused(self, item)
         elif command == CommandId.ENQUIRE_LINK:
             self.send(encode(response_to(pdu)))
         elif command in _BINDS:

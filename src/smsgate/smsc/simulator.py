@@ -30,6 +30,7 @@ __all__ = ["PENDING_LIMIT", "Simulator"]
 log = logging.getLogger(__name__)
 
 PENDING_LIMIT = 100_000  # receipts kept per system_id while nobody can receive them
+REDELIVER_AFTER_S = 1.0  # a deliver_sm refused with a temporary error is offered again then
 _CLOSE_GRACE = 1.0  # seconds given to ESMEs to answer our unbind on close()
 _MAX_ADDR = 20  # source_addr/destination_addr octets (SMPP 3.4 §4.4.1)
 
@@ -119,6 +120,11 @@ class Simulator:
         session.unacked.clear()
         for item in unacked:  # never answered: the SMSC still owes them
             self._route(item)
+
+    def on_refused(self, session: Session, item: Delivery) -> None:
+        """The ESME could not take a deliver_sm for now: offer it again a little later."""
+        assert self._timers is not None
+        self._timers.call_later(REDELIVER_AFTER_S, self._route, item)
 
     def on_submit(self, session: Session, pdu: Pdu) -> None:
         cfg = self.config

@@ -104,7 +104,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run(url: str, project_id: str, ak: str, sk: str, bodies: list[bytes], clients: int) -> tuple[float, list[float], int]:
+async def run(url: str | list[str], project_id: str, ak: str, sk: str, bodies: list[bytes],
+              clients: int) -> tuple[float, list[float], int]:
+    """Post every body from ``clients`` concurrent clients (spread over the URLs, if several)."""
+    urls = [url] if isinstance(url, str) else url
     path = f"/v2/{project_id}/notifications/sms/promotion"
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
@@ -112,7 +115,7 @@ async def run(url: str, project_id: str, ak: str, sk: str, bodies: list[bytes], 
     latencies: list[float] = []
     accepted = 0
 
-    async def client() -> None:
+    async def client(url: str) -> None:
         nonlocal accepted
         async with httpx.AsyncClient(base_url=url, timeout=60) as http:
             while not queue.empty():
@@ -126,7 +129,7 @@ async def run(url: str, project_id: str, ak: str, sk: str, bodies: list[bytes], 
                 accepted += sum(1 for x in r.json()["result"] if "message_id" in x)
 
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
+    await asyncio.gather(*(client(urls[i % len(urls)]) for i in range(clients)))
     return time.perf_counter() - started, latencies, accepted
 
 

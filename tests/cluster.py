@@ -170,12 +170,19 @@ class Cluster:
             return counts if counts and not any(counts[s] for s in OPEN_STATES) else None
         return wait_until(settled, timeout, "every message reaches a final state", every=0.3)
 
+    def _record(self) -> list[dict]:
+        time.sleep(0.5)  # the simulator writes its record every 0.2 s
+        return [json.loads(line) for line in self.record.read_text().splitlines() if line]
+
     def submits(self) -> Counter:
-        """submit_sm the simulator accepted, per destination number (its record is flushed
-        every 0.2 s)."""
-        time.sleep(0.5)
-        lines = [json.loads(line) for line in self.record.read_text().splitlines() if line]
-        return Counter(line["destination"] for line in lines)
+        """submit_sm the simulator accepted, per destination number."""
+        return Counter(line["destination"] for line in self._record())
+
+    def duplicate_parts(self) -> int:
+        """Parts the simulator accepted more than once (same number, same bytes: the
+        concatenation header tells the parts of one message apart)."""
+        parts = Counter((line["destination"], line["message_hex"]) for line in self._record())
+        return sum(n - 1 for n in parts.values() if n > 1)
 
 
 def _port_open(port: int) -> bool:

@@ -28,7 +28,7 @@ sys.path[:0] = [str(Path(__file__).parent), str(ROOT)]
 
 from accept import batch_body, cpu_seconds, run  # noqa: E402
 
-from tests.cluster import Cluster, wait_until  # noqa: E402
+from tests.cluster import Cluster  # noqa: E402
 
 
 def one_run(apis: int, workers: int, args: argparse.Namespace, seed: int) -> tuple[float, float, dict]:
@@ -40,9 +40,7 @@ def one_run(apis: int, workers: int, args: argparse.Namespace, seed: int) -> tup
             urls = [cluster.start_api() for _ in range(apis)]
             for _ in range(workers):
                 cluster.start_worker()
-            # every worker holds its bind before the clock starts
-            wait_until(lambda: len({r[0] for r in cluster.query(
-                "SELECT owner FROM bind_leases WHERE channel='sim'")}) == workers, 60, "binds are shared")
+            cluster.wait_binds_shared()  # every worker holds its bind before the clock starts
             keys = cluster.admin("key", "create", cluster.project_id)
             bodies = [batch_body(rng, cluster.sign_id, b * 1000, args.max_chars) for b in range(args.batches)]
             started = time.perf_counter()

@@ -132,6 +132,12 @@ class Cluster:
             wait_until(alive, 30, "the worker is up")
         return process
 
+    def wait_binds_shared(self, timeout: float = 60) -> None:
+        """Until every worker holds a bind of the channel (one each when binds == workers)."""
+        wait_until(lambda: len({r[0] for r in self.query(
+            "SELECT owner FROM bind_leases WHERE channel='sim'")}) == min(len(self.workers), self.binds),
+            timeout, "the workers share the binds")
+
     def logs(self, name: str) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.root.glob(f"{name}-*.log")))
 

@@ -21,6 +21,7 @@ from smsgate.callbacks.poster import Poster
 from smsgate.dispatch.config import load_channels
 from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
 from smsgate.dispatch.router import Router
+from smsgate.limits.rate import LocalRate, TokenReserve
 from smsgate.domain.window import SendWindow
 from smsgate.metrics import channel_gauges
 from smsgate.smpp.session import SmppChannel, SmppConfig
@@ -62,7 +63,7 @@ class Worker:
         settings = DispatchSettings(lease_ms=self.state.settings.lease_ms)
         self.dispatcher = Dispatcher(self.state.write, DeliveryStore(writer_db), outbox, router,
                                      self._window_for, self.state.settings.zone, settings,
-                                     owner=self.owner)
+                                     owner=self.owner, rates=self._rates())
         self._poster = Poster(self.state.write, outbox, self._secret_for)
         self.state.metrics.watch(channel_gauges(lambda: self.channels))
         for channel in self.channels:
@@ -88,6 +89,13 @@ class Worker:
                              system_id="smsgate", password="", source_addr="10690000")
             self.channels = [SmppChannel(sim)]
             return [(self.channels[0], ["*"])]
+
+    def _rates(self) -> dict[str, TokenReserve]:
+        """Each channel's ``cluster_tps``, shared by every worker through Redis (without
+        Redis, this process alone keeps to it)."""
+        limiter = self.state.rate or LocalRate()
+        return {config.name: TokenReserve(limiter, f"channel:{config.name}", config.cluster_tps)
+                for config, _ in self._configured if config.cluster_tps > 0}
 
     # --- bind slots --------------------------------------------------------------------------
 

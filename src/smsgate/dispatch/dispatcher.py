@@ -23,6 +23,7 @@ from smsgate.dispatch.router import Router
 from smsgate.domain import phone
 from smsgate.domain.errors import EndpointInvalid
 from smsgate.domain.window import SendWindow
+from smsgate.limits.rate import TokenReserve
 from smsgate.smpp.parts import build_parts
 from smsgate.store.delivery import EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted
 from smsgate.store.outbox import OutboxStore
@@ -70,9 +71,11 @@ class Dispatcher:
         zone: ZoneInfo,
         settings: DispatchSettings = DispatchSettings(),
         owner: str = "",
+        rates: dict[str, TokenReserve] | None = None,
     ) -> None:
         self._write = write
         self.owner = owner
+        self._rates = rates or {}  # channel name -> its cluster-wide submit rate
         self._delivery = delivery
         self._outbox = outbox
         self._router = router
@@ -212,6 +215,9 @@ class Dispatcher:
             for part in parts:
                 if part.index in m.done_parts:
                     continue
+                rate = self._rates.get(channel.name)
+                if rate is not None:
+                    await rate.take()
                 carrier_id = await channel.submit(
                     Submit(source, m.e164.lstrip("+"), part.short_message, part.esm_class, part.data_coding)
                 )

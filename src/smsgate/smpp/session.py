@@ -107,6 +107,7 @@ class SmppConfig:
     receipt_tz: str = "Asia/Shanghai"
     close_timeout: float = 2.0  # how long close() waits for unbind_resp
     binds: int = 1  # binds the whole cluster keeps to this link, each owned by one worker
+    cluster_tps: float = 0  # submits/s over all its binds in all workers (Redis), 0 = unlimited
 
     def __post_init__(self) -> None:
         """Fail at start-up, not at the first bind, on what the SMSC could never accept."""

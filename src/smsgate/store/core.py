@@ -30,6 +30,8 @@ IDEMPOTENCY_TTL_MS = 24 * 3_600_000  # a retried batch is recognised for a day
 
 _PROJECT_COLUMNS = "id, name, enterprise, grants, daily_cap, send_window, version, created_at"
 _SIGN_COLUMNS = "id, project_id, name, type, status, reply, created_at"
+_MESSAGE_COLUMNS = ("id", "project_id", "sign_id", "request_id", "e164", "nation_code", "text",
+                    "fee_num", "extend_code", "extend_src_id", "state", "accepted_at")
 
 
 def _project(row: tuple) -> Project:
@@ -314,12 +316,7 @@ class Store:
              c.fee_num, c.extend_code, c.extend_src_id, "QUEUED", at)
             for c, refusal in zip(candidates, outcomes) if refusal is None
         ]  # fmt: skip
-        self.db.executemany(
-            "INSERT INTO messages (id, project_id, sign_id, request_id, e164, nation_code,"
-            " text, fee_num, extend_code, extend_src_id, state, accepted_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
+        self.db.insert_many("messages", _MESSAGE_COLUMNS, rows)
         if caps is None:
             touched = sorted({row[4] for row in rows})
             self.db.executemany(

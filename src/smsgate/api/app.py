@@ -22,6 +22,7 @@ from smsgate.api.promotion import send_promotion
 from smsgate.api.responses import JsonResponse, http_error, internal_error, smsgate_error
 from smsgate.api.state import AppState
 from smsgate.config import Settings
+from smsgate.console.routes import mount as console
 from smsgate.domain.errors import SmsgateError
 from smsgate.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from smsgate.worker import Worker
@@ -85,7 +86,7 @@ def create_app(settings: Settings) -> Starlette:
 
     request_metrics = Metrics()
     return Starlette(
-        routes=routes(),
+        routes=[*routes(), console()],
         middleware=[Middleware(RequestId), Middleware(RequestMetrics, metrics=request_metrics)],
         exception_handlers={
             SmsgateError: smsgate_error,

@@ -65,7 +65,9 @@
     try { data = await response.json(); } catch (_) { data = null; }
     if (response.status === 401 && path !== "login") {
       showLogin("Your session has ended; log in again.");
-      throw new ApiError(401, data);
+      const ended = new ApiError(401, data);
+      ended.sessionEnded = true; // already answered by the login form
+      throw ended;
     }
     if (!response.ok) throw new ApiError(response.status, data);
     return data;
@@ -77,7 +79,7 @@
     try {
       return await action();
     } catch (exc) {
-      if (exc instanceof ApiError && exc.status === 401) return undefined;
+      if (exc.sessionEnded) return undefined;
       if (errorBox) errorBox.textContent = exc.message;
       toast(exc.message, true);
       return undefined;
@@ -345,12 +347,13 @@
           const reason = el("select", { name: "reason", "aria-label": "reason" },
             Object.entries(meta.reject_reasons).map(([code, text]) => el("option", { value: code, title: text }, code)));
           const note = el("input", { name: "note", placeholder: "note (optional)", maxlength: 200, size: 14 });
-          actions.append(reason, " ", note, " ", el("button", { type: "button", class: "danger", "data-action": "reject",
-            onclick: () => attempt(error, async () => {
-              await api("POST", `projects/${p.id}/signs/${s.id}/reject`, { reason_code: reason.value, note: note.value });
-              toast(`Signature ${s.name} rejected`);
-              reload();
-            }) }, "Reject"));
+          actions.append(el("details", { class: "reject" }, el("summary", {}, "Reject…"),
+            el("div", { class: "reject-form" }, reason, note, el("button", { type: "button", class: "danger", "data-action": "reject",
+              onclick: () => attempt(error, async () => {
+                await api("POST", `projects/${p.id}/signs/${s.id}/reject`, { reason_code: reason.value, note: note.value });
+                toast(`Signature ${s.name} rejected`);
+                reload();
+              }) }, "Reject"))));
         }
       }
       return el("tr", { "data-sign": s.name },
@@ -649,6 +652,6 @@
   // --- start --------------------------------------------------------------------------------
 
   api("GET", "session").then(() => start()).catch((exc) => {
-    if (!(exc instanceof ApiError && exc.status === 401)) showLogin(exc.message);
+    if (!exc.sessionEnded) showLogin(exc.message);
   });
 })();

@@ -22,7 +22,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import os
 import re
 import time
@@ -35,7 +34,6 @@ from smsgate.auth.secrets import SecretBox
 from smsgate.domain import errors
 from smsgate.store.db import Db, transaction
 
-log = logging.getLogger("smsgate.console")
 
 SESSION_COOKIE = "smsgate_console"
 CSRF_HEADER = "x-smsgate-console"

@@ -138,7 +138,7 @@ async def test_a_dead_owners_claim_is_taken_over_without_resending_answered_part
     channel = FakeChannel()
     [mid] = queue(world, "惠" * 150 + UNSUB)
     delivery = DeliveryStore(world.store.db)
-    [claimed] = delivery.claim(now_ms(), 10, lease_ms=1_000)
+    [claimed] = delivery.claim(now_ms(), 10, lease_ms=1_000, owner="dead")
     # the dead owner had part 1 answered and stored before it died
     from smsgate.store.delivery import PartSubmitted
 

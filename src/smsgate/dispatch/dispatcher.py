@@ -25,6 +25,7 @@ from smsgate.domain.errors import EndpointInvalid
 from smsgate.domain.window import SendWindow
 from smsgate.limits.rate import TokenReserve
 from smsgate.smpp.parts import build_parts
+from smsgate.store.binds import new_owner
 from smsgate.store.delivery import EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted
 from smsgate.store.outbox import OutboxStore
 from smsgate.store.db import transaction
@@ -70,11 +71,11 @@ class Dispatcher:
         window_for: Callable[[str], SendWindow],
         zone: ZoneInfo,
         settings: DispatchSettings = DispatchSettings(),
-        owner: str = "",
+        owner: str | None = None,
         rates: dict[str, TokenReserve] | None = None,
     ) -> None:
         self._write = write
-        self.owner = owner
+        self.owner = owner or new_owner()  # whose leases these are
         self._rates = rates or {}  # channel name -> its cluster-wide submit rate
         self._delivery = delivery
         self._outbox = outbox
@@ -156,6 +157,8 @@ class Dispatcher:
         now = now or now_ms()
         if not self._router.channels:
             return 0  # no bind here (other workers hold them): claim nothing
+        if self._submitted:  # parts answered but not yet written go to the store first, since
+            await self.flush()  # the claim may take back this worker's own unfinished messages
         claimed = await self._write(self._delivery.claim, now, self.settings.batch,
                                     self.settings.lease_ms, self.owner)
         if not claimed:

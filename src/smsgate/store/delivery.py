@@ -132,8 +132,10 @@ class DeliveryStore:
 
     def claim(self, now: int, limit: int, lease_ms: int, owner: str = "") -> list[Claimed]:
         """Take up to ``limit`` due messages for ``owner``: QUEUED ones whose time has come,
-        and SENDING ones whose owner's lease ran out (it died).  On PostgreSQL, rows another
-        worker is claiming at the same moment are skipped, never taken twice."""
+        SENDING ones whose owner's lease ran out (it died), and ``owner``'s own SENDING ones
+        (a step that failed half-way, the store being down: the caller claims only with
+        nothing in hand).  On PostgreSQL, rows another worker is claiming at the same moment
+        are skipped, never taken twice."""
         with _transaction(self.db):
             if self.db.dialect == POSTGRESQL:
                 rows = self._claim_skip_locked(now, limit, lease_ms, owner)
@@ -141,8 +143,8 @@ class DeliveryStore:
                 rows = self.db.execute(
                     f"SELECT {_CLAIMED} FROM messages WHERE state='QUEUED' AND next_attempt_at<=?"
                     f" UNION ALL SELECT {_CLAIMED} FROM messages WHERE state='SENDING'"
-                    " AND lease_until<? LIMIT ?",
-                    (now, now, limit),
+                    " AND (lease_until<? OR owner=?) LIMIT ?",
+                    (now, now, owner, limit),
                 ).fetchall()
                 self.db.executemany(
                     "UPDATE messages SET state='SENDING', lease_until=?, owner=? WHERE id=?",
@@ -155,14 +157,15 @@ class DeliveryStore:
 
     def _claim_skip_locked(self, now: int, limit: int, lease_ms: int, owner: str) -> list[tuple]:
         rows: list[tuple] = []
-        for due in ("state='SENDING' AND lease_until<?", "state='QUEUED' AND next_attempt_at<=?"):
+        for due, params in (("state='SENDING' AND (lease_until<? OR owner=?)", (now, owner)),
+                            ("state='QUEUED' AND next_attempt_at<=?", (now,))):
             if len(rows) >= limit:
                 break
             rows += self.db.execute(
                 "UPDATE messages SET state='SENDING', lease_until=?, owner=? WHERE seq IN"
                 f" (SELECT seq FROM messages WHERE {due} ORDER BY next_attempt_at LIMIT ?"
                 f" FOR UPDATE SKIP LOCKED) RETURNING {_CLAIMED}",
-                (now + lease_ms, owner, now, limit - len(rows)),
+                (now + lease_ms, owner, *params, limit - len(rows)),
             ).fetchall()
         return rows
 

@@ -19,11 +19,18 @@ from smsgate.api import reports, resources
 from smsgate.api.middleware import RequestId
 from smsgate.api.openapi import document
 from smsgate.api.promotion import send_promotion
-from smsgate.api.responses import JsonResponse, http_error, internal_error, smsgate_error
+from smsgate.api.responses import (
+    JsonResponse,
+    http_error,
+    internal_error,
+    smsgate_error,
+    store_unavailable,
+)
 from smsgate.api.state import AppState
 from smsgate.config import Settings
 from smsgate.console.routes import mount as console
 from smsgate.domain.errors import SmsgateError
+from smsgate.store.db import driver_errors
 from smsgate.metrics import CONTENT_TYPE, Metrics, RequestMetrics
 from smsgate.worker import Worker
 
@@ -91,6 +98,9 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={
             SmsgateError: smsgate_error,
             HTTPException: http_error,
+            # handled here, not as a 500, so no traceback is logged for every request while
+            # the store is down
+            **dict.fromkeys(driver_errors(), store_unavailable),
             Exception: internal_error,
         },
         lifespan=lifespan,

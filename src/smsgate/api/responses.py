@@ -60,10 +60,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, errors.BadRequest(str(exc.detail)))
 
 
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    """A driver error that reached the top: the store is down or restarting, retry later."""
+    log.warning("store_unavailable", extra={"error": type(exc).__name__})
+    return error_response(request, errors.ServiceUnavailable(
+        f"The store is unavailable ({type(exc).__name__}); retry later."))
+
+
 async def internal_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, driver_errors()):  # the store is down or restarting: retry later
-        log.warning("store_unavailable", extra={"error": type(exc).__name__})
-        return error_response(request, errors.ServiceUnavailable(
-            f"The store is unavailable ({type(exc).__name__}); retry later."))
+    if isinstance(exc, driver_errors()):
+        return await store_unavailable(request, exc)
     log.exception("unhandled error (request %s)", request_id(request))
     return error_response(request, errors.SmsgateError())

@@ -24,7 +24,7 @@ from smsgate.api.schemas import (
     PromotionResponse,
     SmsMessage,
 )
-from smsgate.api.state import AppState
+from smsgate.api.state import AppState, ProjectContext
 from smsgate.domain import errors
 from smsgate.domain.accept import screen
 from smsgate.domain.records import NewMessage, now_ms
@@ -62,13 +62,30 @@ async def send_promotion(request: Request) -> Response:
         if replay is not None:
             return _replay(replay)
     parsed = parse_items(body)
-    items = [p for p in parsed if isinstance(p, SmsMessage)]
-    at = now_ms()
-    screened = iter(screen(items, context.rules, at))
-    outcomes = [next(screened) if isinstance(p, SmsMessage) else p[1] for p in parsed]
+    outcomes = screen_items(parsed, context)
     if dry:  # every rule, nothing stored
         results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
         return dry_run.respond(state, request, context, parsed, outcomes, results)
+    accepted = await accept(state, context, request_id(request), parsed, outcomes, key)
+    if isinstance(accepted, bytes):
+        return _replay(accepted)
+    return JsonResponse(PromotionResponse(request_id=request_id(request), result=accepted))
+
+
+def screen_items(parsed: list[Parsed], context: ProjectContext) -> list[object]:
+    """Per item: a :class:`NewMessage` that passed every rule of the text, or its refusal."""
+    screened = iter(screen([p for p in parsed if isinstance(p, SmsMessage)], context.rules, now_ms()))
+    return [next(screened) if isinstance(p, SmsMessage) else p[1] for p in parsed]
+
+
+async def accept(
+    state: AppState, context: ProjectContext, rid: str, parsed: list[Parsed],
+    outcomes: list[object], key: str | None = None,
+) -> list[CommitResult] | bytes:
+    """The store's part of the accept path (the project's rate, opt-outs, daily caps, the
+    commit) and the per-item results; or, when ``key`` was used by an earlier request, that
+    request's answer.  The public call and the console's test batch both come through here."""
+    project_id = context.project.id
     candidates = [o for o in outcomes if isinstance(o, NewMessage)]
     if candidates:
         _within_rate(state, project_id, len(candidates))
@@ -81,12 +98,12 @@ async def send_promotion(request: Request) -> Response:
 
         def render(refusals: list[errors.SmsgateError | None]) -> bytes:
             results = [_result(p, o, state) for p, o in zip(parsed, merged(refusals))]
-            return msgspec.json.encode(PromotionResponse(request_id=request_id(request), result=results))
+            return msgspec.json.encode(PromotionResponse(request_id=rid, result=results))
 
-        committed = await state.commit_batch(project_id, request_id(request), day, cap, candidates,
+        committed = await state.commit_batch(project_id, rid, day, cap, candidates,
                                              (key, render) if key is not None else None)
         if committed.replay is not None:
-            return _replay(committed.replay)
+            return committed.replay
         outcomes = merged(committed.outcomes)
     results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
     refused = Counter(r.code for r in results if r.code is not None)
@@ -94,7 +111,7 @@ async def send_promotion(request: Request) -> Response:
     state.metrics.count_items(accepted, refused)
     log.info("batch_accepted", extra={"project_id": project_id, "items": len(results),
                                       "accepted": accepted, "refused": dict(refused)})
-    return JsonResponse(PromotionResponse(request_id=request_id(request), result=results))
+    return results
 
 
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"

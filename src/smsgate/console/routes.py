@@ -11,9 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from importlib import resources
 from typing import Literal
 
@@ -28,13 +26,12 @@ from smsgate.api import promotion
 from smsgate.api.body import decode, read_body
 from smsgate.api.reports import _check_urn
 from smsgate.api.responses import JsonResponse, request_id
-from smsgate.api.schemas import CallbackBody, SmsMessage
+from smsgate.api.schemas import CallbackBody
 from smsgate.api.state import AppState
 from smsgate.auth.secrets import new_access_key, new_secret_key
 from smsgate.console import auth, queries, writes
 from smsgate.domain import errors, phone, signatures
-from smsgate.domain.accept import screen
-from smsgate.domain.records import NewMessage, Project, Sign, SignStatus, SignType, now_ms
+from smsgate.domain.records import Project, Sign, SignStatus, SignType, now_ms
 from smsgate.domain.window import SendWindow
 from smsgate.store.outbox import EVENT_TYPES
 
@@ -499,10 +496,8 @@ async def put_callbacks(request: Request) -> Response:
 
 @operator_only
 async def test_batch(request: Request) -> Response:
-    """The headline call's accept path for one text to a few numbers: the same item parsing
-    (``promotion.parse_items``), rules (``accept.screen``), the project's sending rate, store
-    checks and commit (``AppState.commit_batch``: opt-outs, the daily cap) and per-item
-    results."""
+    """The headline call's accept path for one text to a few numbers: the same item parsing,
+    rules, rate, store checks, commit and per-item results (``promotion.accept``)."""
     project_id = _project_id(request)
     body = await _body(request, TestBatch)
     state = _state(request)
@@ -514,21 +509,10 @@ async def test_batch(request: Request) -> Response:
     items = [{"endpoint": n.strip(), "message": body.text, "sign_id": body.sign_id}
              for n in body.numbers if n.strip()]
     parsed = promotion.parse_items(msgspec.json.encode({"sms_message": items}))
-    at = now_ms()
-    screened = iter(screen([p for p in parsed if isinstance(p, SmsMessage)], context.rules, at))
-    outcomes = [next(screened) if isinstance(p, SmsMessage) else p[1] for p in parsed]
-    candidates = [o for o in outcomes if isinstance(o, NewMessage)]
-    if candidates:
-        promotion._within_rate(state, project_id, len(candidates))
-        cap = context.project.daily_cap or state.settings.daily_cap
-        day = datetime.now(state.settings.zone).date().isoformat()
-        committed = await state.commit_batch(project_id, request_id(request), day, cap, candidates)
-        refusals = iter(committed.outcomes)
-        outcomes = [next(refusals) or o if isinstance(o, NewMessage) else o for o in outcomes]
-    results = [promotion._result(p, o, state) for p, o in zip(parsed, outcomes)]
-    refused = Counter(r.code for r in results if r.code is not None)
-    accepted = len(results) - sum(refused.values())
-    state.metrics.count_items(accepted, refused)
+    outcomes = promotion.screen_items(parsed, context)
+    results = await promotion.accept(state, context, request_id(request), parsed, outcomes)
+    assert isinstance(results, list)  # no idempotency key: never a replay
+    accepted = sum(1 for r in results if r.code is None)
     _audit(request, "test_batch", project_id=project_id, items=len(results), accepted=accepted)
     return JsonResponse({"request_id": request_id(request), "result": results})
 

@@ -118,9 +118,9 @@ class Cluster:
         self.apis.append((process, url))
         return url
 
-    def start_worker(self, wait: bool = True) -> subprocess.Popen:
+    def start_worker(self, *args: str, wait: bool = True) -> subprocess.Popen:
         """A worker; by default, once it says it is alive in the store (it has connected)."""
-        process = self._spawn("worker", "worker", "--channels", str(self.channels))
+        process = self._spawn("worker", "worker", "--channels", str(self.channels), *args)
         self.workers.append(process)
 
         def alive() -> bool:

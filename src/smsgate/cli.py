@@ -135,6 +135,10 @@ def worker(
     sim_port: Annotated[
         Optional[int], typer.Option(help="SMPP port of the built-in simulator (no --channels).")
     ] = None,
+    metrics_port: Annotated[
+        Optional[int], typer.Option(help="Serve /metrics (Prometheus) on this port.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
 ) -> None:
     """Deliver only: claim queued messages, submit them over SMPP, apply receipts, post
     callbacks.  Run as many as wanted against one PostgreSQL; SIGTERM stops one cleanly."""
@@ -144,11 +148,11 @@ def worker(
     from smsgate import worker as worker_module
 
     settings = _settings(data_dir, database_url, channels_file=channels, sim_port=sim_port,
-                         redis_url=redis_url)
+                         redis_url=redis_url, host=host)
     _check_delivery_settings(settings)
     logs.setup(os.environ.get("SMSGATE_LOG_LEVEL", "info"))
     typer.echo(f"smsgate: worker on {_store_name(settings)}")
-    asyncio.run(worker_module.run(settings))
+    asyncio.run(worker_module.run(settings, metrics_port))
 
 
 def _check_delivery_settings(settings: Settings) -> None:

@@ -15,6 +15,7 @@ import logging
 import signal
 import socket
 import time
+from typing import Any
 
 from smsgate.api.state import AppState
 from smsgate.callbacks.poster import Poster
@@ -223,9 +224,10 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, metrics_port: int | None = None) -> None:
     """``smsgate worker``: deliver until SIGTERM or SIGINT, then stop taking work, finish the
-    batch in hand (bounded by the grace period), unbind, give the bind slots back, exit."""
+    batch in hand (bounded by the grace period), unbind, give the bind slots back, exit.
+    With ``metrics_port``, ``/metrics`` (channels, queue depth, outbox) is served there."""
     state = AppState(settings)
     worker = Worker(state)
     stop = asyncio.Event()
@@ -233,11 +235,35 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await worker.start()
+    exporter = _serve_metrics(state, settings.host, metrics_port) if metrics_port else None
     log.info("worker_started", extra={"owner": worker.owner, "binds": len(worker.channels)})
     try:
         await stop.wait()
     finally:
         log.info("worker_stopping", extra={"owner": worker.owner})
+        if exporter is not None:
+            exporter[0].should_exit = True
+            await exporter[1]
         await worker.close()
         state.close()
     log.info("worker_stopped", extra={"owner": worker.owner})
+
+
+def _serve_metrics(state: AppState, host: str, port: int) -> tuple[Any, asyncio.Task]:
+    """``/metrics`` on this loop (the collectors read the store's connections, which belong
+    to it), through the same uvicorn the API runs on."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from smsgate.metrics import CONTENT_TYPE
+
+    async def metrics(_request: object) -> Response:
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+
+    app = Starlette(routes=[Route("/metrics", metrics)])
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
+                                           access_log=False, lifespan="off"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop it
+    return server, asyncio.create_task(server.serve(), name="metrics")

@@ -222,3 +222,8 @@ def test_a_lease_is_renewed_only_by_its_owner_and_taken_over_once_it_lapses(stor
     assert delivery.renew("a", [c.id], now + 9_000) == 0  # a may not take it back
     # b's step failed half-way (the store was down): b takes its own back at once
     assert [m.id for m in delivery.claim(now + 2_002, 10, 60_000, owner="b")] == [c.id]
+
+
+def test_a_literal_percent_sign_means_the_same_on_both_engines(store: Store) -> None:
+    assert store.db.execute("SELECT '100%'").fetchone() == ("100%",)
+    assert store.db.execute("SELECT ? || '%'", ("5",)).fetchone() == ("5%",)

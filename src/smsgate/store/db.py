@@ -121,7 +121,8 @@ class PgDb:
             if conn is None or conn.closed or conn.broken:
                 raise self._psycopg.OperationalError("the connection broke inside a transaction")
             return conn.execute(sql)
-        return self.conn.execute(self._translate(sql), params or None)
+        # always with params (if empty), so that the doubled '%' of the translation reads as one
+        return self.conn.execute(self._translate(sql), params)
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> Any:
         cur = self.conn.cursor()

@@ -190,3 +190,18 @@ async def test_an_ordinary_reply_does_not_opt_out(world: World) -> None:
     await d.flush()
     assert world.store.db.execute("SELECT count(*) FROM optouts").fetchone()[0] == 0
     assert world.store.db.execute("SELECT text FROM replies").fetchall() == [("好的，谢谢",)]
+
+
+async def test_a_receipt_that_never_comes_ends_as_expired_no_receipt(world: World) -> None:
+    OutboxStore(world.store.db).subscribe(world.project_id, [("sms_fail_event", "http://127.0.0.1:9/cb")])
+    channel = FakeChannel()
+    d = dispatcher(world, channel, receipt_wait_ms=60_000)
+    [mid] = queue(world, f"周末特惠{UNSUB}")
+    await d.drain()
+    assert state(world, mid) == "SUBMITTED"
+    assert await d.sweep(now=now_ms() + 30_000) == 0  # still within the wait
+    assert await d.sweep(now=now_ms() + 61_000) == 1
+    row = world.store.message(mid)
+    assert (row["state"], row["status_desc"]) == ("EXPIRED", "NO_RECEIPT")
+    [(body,)] = world.store.db.execute("SELECT body FROM outbox").fetchall()
+    assert json.loads(body)["event_type"] == "sms_fail_event"

@@ -55,6 +55,8 @@ class DispatchSettings:
     batch: int = 500  # messages claimed at a time
     lease_ms: int = 60_000  # how long a claim lasts if this process dies
     validity_ms: int = 72 * 3_600_000  # a message not submitted by then is EXPIRED
+    receipt_wait_ms: int = 72 * 3_600_000  # a submitted message with no receipt by then too
+    sweep_s: float = 60.0  # how often submitted messages are checked for that
     first_retry_ms: int = 1_000
     max_retry_ms: int = 300_000
     poll_s: float = 0.2  # idle wait when nothing is due
@@ -131,13 +133,31 @@ class Dispatcher:
         self._stopping.set()
 
     async def _settle_forever(self) -> None:
+        swept = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.flush_s)
             try:
                 await self.flush()
+                if time.monotonic() - swept > self.settings.sweep_s:
+                    swept = time.monotonic()
+                    await self.sweep()
             except Exception:
                 log.warning("settle_failed", exc_info=True)
                 await asyncio.sleep(STORE_RETRY_S)
+
+    async def sweep(self, now: int | None = None) -> int:
+        """Give up on receipts that did not come within ``receipt_wait_ms`` (EXPIRED,
+        NO_RECEIPT), telling subscribers; returns how many."""
+        now = now or now_ms()
+        return await self._write(self._expire_unreceipted, now)
+
+    def _expire_unreceipted(self, now: int) -> int:
+        with transaction(self._delivery.db):
+            finals = self._delivery.expire_unreceipted(now - self.settings.receipt_wait_ms, now)
+            self._notify(finals, now)
+        if finals:
+            log.info("receipts_given_up", extra={"messages": len(finals)})
+        return len(finals)
 
     async def _renew_forever(self) -> None:
         """Keep the lease on messages in hand while a step takes long (a throttling SMSC), so

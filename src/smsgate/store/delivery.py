@@ -25,6 +25,7 @@ FINAL_STATS = {
     "REJECTD": FAILED,
     "UNKNOWN": FAILED,
 }
+NO_RECEIPT = "NO_RECEIPT"  # our status_desc for a message whose receipt never came
 # When parts disagree the worst one wins (higher is worse).
 _SEVERITY = {"DELIVRD": 0, "EXPIRED": 1, "UNKNOWN": 2, "DELETED": 3, "UNDELIV": 4, "REJECTD": 5}
 
@@ -236,6 +237,19 @@ class DeliveryStore:
                 " WHERE message_id=? AND carrier_id IS NOT NULL)=?",
                 [(p.at, p.channel, p.message_id, p.message_id, p.total) for p in last.values()],
             )
+
+    def expire_unreceipted(self, submitted_before: int, now: int, limit: int = 1000) -> list[Final]:
+        """SUBMITTED messages whose receipt never came (the carrier lost it, or the SMSC never
+        sends receipts) become EXPIRED with status ``NO_RECEIPT``: their customers get a final
+        answer instead of a message pending for ever."""
+        with _transaction(self.db):
+            ids = [r[0] for r in self.db.execute(
+                "SELECT id FROM messages WHERE state='SUBMITTED' AND submitted_at<? LIMIT ?",
+                (submitted_before, limit)).fetchall()]
+            self.db.executemany(
+                "UPDATE messages SET state=?, status_desc=?, done_at=? WHERE id=? AND state='SUBMITTED'",
+                [(EXPIRED, NO_RECEIPT, now, i) for i in ids])
+            return self._finals(ids)
 
     def finish(self, message_id: str, state: str, status_desc: str, at: int) -> Final | None:
         """Put a message in a final state without a receipt (refused by the SMSC, expired)."""

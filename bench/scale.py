@@ -10,6 +10,7 @@ receipt), the medians, and the 2+2 / 1+1 ratios.  Not a test: it prints figures.
 Needs PostgreSQL on 127.0.0.1:5432 (database ``test``) and Redis on 6379.  From the repository:
 
     .venv/bin/python bench/scale.py [--runs 3] [--batches 30] [--clients 4] [--max-chars 300]
+    .venv/bin/python bench/scale.py --accept-only    # the API processes alone, no worker
 """
 
 from __future__ import annotations
@@ -38,15 +39,16 @@ def one_run(apis: int, workers: int, args: argparse.Namespace, seed: int) -> tup
                           env_extra={"SMSGATE_LOG_LEVEL": "warning"})
         try:
             urls = [cluster.start_api() for _ in range(apis)]
-            for _ in range(workers):
+            for _ in range(workers if not args.accept_only else 0):
                 cluster.start_worker()
-            cluster.wait_binds_shared()  # every worker holds its bind before the clock starts
+            if not args.accept_only:
+                cluster.wait_binds_shared()  # every worker holds its bind before the clock starts
             keys = cluster.admin("key", "create", cluster.project_id)
             bodies = [batch_body(rng, cluster.sign_id, b * 1000, args.max_chars) for b in range(args.batches)]
             started = time.perf_counter()
             elapsed, latencies, accepted = asyncio.run(
                 run(urls, cluster.project_id, keys["access_key"], keys["secret_key"], bodies, args.clients))
-            counts = cluster.wait_settled(args.timeout)
+            counts = cluster.states() if args.accept_only else cluster.wait_settled(args.timeout)
             total = time.perf_counter() - started
             q = statistics.quantiles(latencies, n=100)
             detail = {
@@ -69,10 +71,12 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--max-chars", type=int, default=300)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--accept-only", action="store_true",
+                        help="start no worker: the API processes alone (end to end is not measured)")
     args = parser.parse_args()
     results: dict[str, tuple[float, float]] = {}
     for apis, workers in ((1, 1), (2, 2)):
-        name = f"{apis} API + {workers} worker{'s' if workers > 1 else ''}"
+        name = f"{apis} API" + ("" if args.accept_only else f" + {workers} worker{'s' if workers > 1 else ''}")
         accepts, e2es = [], []
         for n in range(args.runs):
             accept_rate, e2e_rate, detail = one_run(apis, workers, args, seed=n)
@@ -87,7 +91,10 @@ def main() -> None:
         print(f"{name}: median accepted {results[name][0]:,.0f} msg/s,"
               f" median end to end {results[name][1]:,.0f} msg/s", flush=True)
     (one_accept, one_e2e), (two_accept, two_e2e) = results.values()
-    print(f"ratio 2+2 / 1+1: accepted {two_accept / one_accept:.2f}x, end to end {two_e2e / one_e2e:.2f}x")
+    if args.accept_only:
+        print(f"ratio 2 / 1 API processes: accepted {two_accept / one_accept:.2f}x")
+    else:
+        print(f"ratio 2+2 / 1+1: accepted {two_accept / one_accept:.2f}x, end to end {two_e2e / one_e2e:.2f}x")
 
 
 if __name__ == "__main__":

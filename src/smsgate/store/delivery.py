@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from smsgate.store.db import POSTGRESQL, Db
+from smsgate.store.db import POSTGRESQL, Db, bulk
 from smsgate.store.db import transaction as _transaction
 
 # Final states and how a receipt's stat word maps onto them (SPEC §4 delivery status words).
@@ -216,26 +216,43 @@ class DeliveryStore:
         never submitted again."""
         if not parts:
             return
+        by_part = {(p.message_id, p.idx): p for p in parts}  # a part answered twice: the last
+        keys = {(p.channel, k): p for p in by_part.values() for k in p.keys}
+        last = {p.message_id: p for p in by_part.values()}  # one update per message
         with _transaction(self.db):
-            self.db.executemany(
+            bulk(
+                self.db,
                 "INSERT INTO message_parts (message_id, idx, total, carrier_id, submitted_at)"
                 " VALUES (?,?,?,?,?) ON CONFLICT (message_id, idx) DO UPDATE SET"
                 " carrier_id=excluded.carrier_id, submitted_at=excluded.submitted_at",
-                [(p.message_id, p.idx, p.total, p.carrier_id, p.at) for p in parts],
+                [(p.message_id, p.idx, p.total, p.carrier_id, p.at) for p in by_part.values()],
+                postgres="INSERT INTO message_parts (message_id, idx, total, carrier_id, submitted_at)"
+                " SELECT * FROM {rows} ON CONFLICT (message_id, idx) DO UPDATE SET"
+                " carrier_id=excluded.carrier_id, submitted_at=excluded.submitted_at",
+                types=("text", "bigint", "bigint", "text", "bigint"),
             )
-            self.db.executemany(
+            bulk(
+                self.db,
                 "INSERT INTO carrier_ids (channel, key, message_id, idx) VALUES (?,?,?,?)"
                 " ON CONFLICT (channel, key) DO UPDATE SET message_id=excluded.message_id,"
                 " idx=excluded.idx",
-                [(p.channel, k, p.message_id, p.idx) for p in parts for k in p.keys],
+                [(channel, key, p.message_id, p.idx) for (channel, key), p in keys.items()],
+                postgres="INSERT INTO carrier_ids (channel, key, message_id, idx) SELECT * FROM {rows}"
+                " ON CONFLICT (channel, key) DO UPDATE SET message_id=excluded.message_id,"
+                " idx=excluded.idx",
+                types=("text", "text", "text", "bigint"),
             )
-            last = {p.message_id: p for p in parts}  # one update per message
-            self.db.executemany(
+            bulk(
+                self.db,
                 "UPDATE messages SET state='SUBMITTED', submitted_at=?, channel=?, lease_until=NULL,"
-                " owner=NULL"
-                " WHERE id=? AND state='SENDING' AND (SELECT count(*) FROM message_parts"
+                " owner=NULL WHERE id=? AND state='SENDING' AND (SELECT count(*) FROM message_parts"
                 " WHERE message_id=? AND carrier_id IS NOT NULL)=?",
                 [(p.at, p.channel, p.message_id, p.message_id, p.total) for p in last.values()],
+                postgres="UPDATE messages m SET state='SUBMITTED', submitted_at=u.at, channel=u.channel,"
+                " lease_until=NULL, owner=NULL FROM {rows} AS u(at, channel, id, id2, total)"
+                " WHERE m.id=u.id AND m.state='SENDING' AND (SELECT count(*) FROM message_parts"
+                " WHERE message_id=u.id AND carrier_id IS NOT NULL)=u.total",
+                types=("bigint", "text", "text", "text", "bigint"),
             )
 
     def expire_unreceipted(self, submitted_before: int, now: int, limit: int = 1000) -> list[Final]:
@@ -304,11 +321,20 @@ class DeliveryStore:
 
     def _mark_parts(self, marks: Sequence[tuple[tuple[str, int], str, str | None, int]]) -> None:
         # receipt dates have minute precision: never report delivery before submission
-        self.db.executemany(
+        first: dict[tuple[str, int], tuple] = {}
+        for part, stat, err, done_at in marks:  # the first final receipt wins
+            first.setdefault(part, (stat, err, done_at, done_at, *part))
+        bulk(
+            self.db,
             "UPDATE message_parts SET stat=?, err=?, done_at=CASE WHEN ?>coalesce(submitted_at, 0)"
             " THEN ? ELSE coalesce(submitted_at, 0) END"
-            " WHERE message_id=? AND idx=? AND stat IS NULL",  # the first final receipt wins
-            [(stat, err, done_at, done_at, *part) for part, stat, err, done_at in marks],
+            " WHERE message_id=? AND idx=? AND stat IS NULL",
+            list(first.values()),
+            postgres="UPDATE message_parts p SET stat=u.stat, err=u.err,"
+            " done_at=GREATEST(u.done_at, coalesce(p.submitted_at, 0))"
+            " FROM {rows} AS u(stat, err, done_at, done_at2, message_id, idx)"
+            " WHERE p.message_id=u.message_id AND p.idx=u.idx AND p.stat IS NULL",
+            types=("text", "text", "bigint", "bigint", "text", "bigint"),
         )
 
     def _parts_for(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int]]:
@@ -345,9 +371,13 @@ class DeliveryStore:
             ):  # only SUBMITTED ones: a late duplicate receipt must not report a message twice
                 parts.setdefault(message_id, []).append((stat, done_at, total))
         updates = [u for u in (_outcome(m, rows) for m, rows in parts.items()) if u is not None]
-        self.db.executemany(
+        bulk(
+            self.db,
             "UPDATE messages SET state=?, status_desc=?, done_at=? WHERE id=? AND state='SUBMITTED'",
             updates,
+            postgres="UPDATE messages m SET state=u.state, status_desc=u.status_desc, done_at=u.done_at"
+            " FROM {rows} AS u(state, status_desc, done_at, id) WHERE m.id=u.id AND m.state='SUBMITTED'",
+            types=("text", "text", "bigint", "text"),
         )
         return self._finals([u[3] for u in updates])
 

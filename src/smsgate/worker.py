@@ -105,6 +105,7 @@ class Worker:
         channel per slot), and hand back what is over the share once more workers run."""
         now = _now_ms()
         workers = await self.state.write(self._leases.heartbeat, now, self._bind_lease_ms)
+        granted: list[tuple[SmppConfig, list[str], int]] = []
         new = []
         for config, prefixes in self._configured:
             share = -(-config.binds // max(workers, 1))
@@ -114,12 +115,15 @@ class Worker:
                 await self.state.write(self._leases.release, [(config.name, slot)])
             slots = await self.state.write(self._leases.acquire, config.name, config.binds,
                                            now, self._bind_lease_ms, share)
-            for slot in slots:
-                if (config.name, slot) not in self._slots:
-                    channel = SmppChannel(config)
-                    self._slots[(config.name, slot)] = channel
-                    self.channels.append(channel)
-                    new.append((channel, prefixes, (config.name, slot)))
+            granted += [(config, prefixes, slot) for slot in slots]
+        # channels only once every write went through: a failure half-way leaves none behind
+        # unstarted (the slots it did get are this worker's and come back next round)
+        for config, prefixes, slot in granted:
+            if (config.name, slot) not in self._slots:
+                channel = SmppChannel(config)
+                self._slots[(config.name, slot)] = channel
+                self.channels.append(channel)
+                new.append((channel, prefixes, (config.name, slot)))
         self._leases_ok_at = time.monotonic()
         if new:
             log.info("binds_acquired", extra={"slots": [slot for *_, slot in new]})
@@ -140,16 +144,19 @@ class Worker:
             try:
                 held = set(await self.state.write(self._leases.renew, _now_ms(), self._bind_lease_ms))
                 self._leases_ok_at = time.monotonic()
-                lost = [slot for slot in self._slots if slot not in held]
-                fresh = await self._acquire()
             except Exception:
                 log.warning("bind_lease_renewal_failed", exc_info=True)
                 if time.monotonic() - self._leases_ok_at > 0.8 * self._bind_lease_ms / 1000:
-                    lost, fresh = list(self._slots), []
-                else:
-                    continue
-            for slot in lost:
+                    for slot in list(self._slots):  # unconfirmed too long: another may bind
+                        await self._drop(slot, reason="lease unconfirmed")
+                continue
+            for slot in [s for s in self._slots if s not in held]:  # another worker took it
                 await self._drop(slot)
+            try:
+                fresh = await self._acquire()
+            except Exception:
+                log.warning("bind_acquire_failed", exc_info=True)
+                continue
             for channel, prefixes, _ in fresh:
                 self.dispatcher.add_channel(channel, prefixes)  # its receipts have a home first
                 await channel.start()

@@ -50,7 +50,8 @@ class Cluster:
 
     def __post_init__(self) -> None:
         self.schema = PgSchema()
-        self.database_url = self.db_proxy.url(self.schema.url) if self.db_proxy else self.schema.url
+        url = f"{self.schema.url}&application_name={self.schema.name}"  # its sessions, by name
+        self.database_url = self.db_proxy.url(url) if self.db_proxy else url
         self.root.mkdir(parents=True, exist_ok=True)
         self.record = self.root / "record.jsonl"
         self.env = {

@@ -151,6 +151,9 @@ def test_an_smsc_that_drops_throttles_and_stalls_gets_everything_once_it_behaves
 
 
 def test_postgres_down_answers_503_and_everything_recovers_by_itself(cluster_factory) -> None:
+    """PostgreSQL unreachable (the proxy cuts every connection and refuses new ones), then
+    back; then every session ended by the server: what a restart looks like to its clients,
+    without restarting the server other tests share."""
     with FaultProxy("127.0.0.1", 5432) as proxy:  # the processes reach PostgreSQL through it
         cluster = cluster_factory(db_proxy=proxy)
         url = cluster.start_api()
@@ -163,6 +166,12 @@ def test_postgres_down_answers_503_and_everything_recovers_by_itself(cluster_fac
         proxy.restore()
         before = len(clients.acknowledged)
         wait_until(lambda: len(clients.acknowledged) > before + 1000, 60, "the API recovers by itself")
+        # the server itself now ends every session of the cluster, as a restart does
+        [(ended,)] = cluster.query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                   " WHERE application_name=%s", (cluster.schema.name,))
+        assert ended >= 2  # sessions of the API and of the worker (each reconnects when it next needs one)
+        before = len(clients.acknowledged)
+        wait_until(lambda: len(clients.acknowledged) > before + 1000, 60, "and recovers again")
         clients.stop()
         acknowledged = list(clients.acknowledged)
         cluster.wait_settled(120)  # and so does the worker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 
@@ -205,3 +206,41 @@ async def test_a_receipt_that_never_comes_ends_as_expired_no_receipt(world: Worl
     assert (row["state"], row["status_desc"]) == ("EXPIRED", "NO_RECEIPT")
     [(body,)] = world.store.db.execute("SELECT body FROM outbox").fetchall()
     assert json.loads(body)["event_type"] == "sms_fail_event"
+
+
+class SlowChannel(FakeChannel):
+    """Each submit takes a little while, so batches overlap with the store's writes."""
+
+    async def submit(self, submit):
+        await asyncio.sleep(0.002)
+        return await super().submit(submit)
+
+
+async def test_the_pipelined_loop_sends_every_message_once_across_batches(world: World) -> None:
+    channel = SlowChannel()
+    d = dispatcher(world, channel, batch=7)
+    ids = [m for i in range(40) for m in queue(world, f"第{i}条{UNSUB}", e164=f"+86138{i:08d}")]
+    run = asyncio.create_task(d.run())
+    deadline = asyncio.get_running_loop().time() + 30
+    while any(state(world, m) != "SUBMITTED" for m in ids):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    d.stop()
+    await run
+    destinations = [part.destination for _, part in channel.sent]
+    assert sorted(destinations) == sorted(f"86138{i:08d}" for i in range(40))  # once each
+
+
+async def test_stopping_gives_back_a_batch_claimed_ahead(world: World) -> None:
+    channel = SlowChannel()
+    d = dispatcher(world, channel, batch=5)
+    ids = [m for i in range(30) for m in queue(world, f"第{i}条{UNSUB}", e164=f"+86139{i:08d}")]
+    run = asyncio.create_task(d.run())
+    while not channel.sent:
+        await asyncio.sleep(0.001)
+    d.stop()
+    await run
+    states = {state(world, m) for m in ids}
+    assert states <= {"SUBMITTED", "QUEUED"}  # nothing left claimed by a stopped dispatcher
+    sent = {part.destination for _, part in channel.sent}
+    assert all((state(world, m) == "SUBMITTED") == (f"86139{i:08d}" in sent) for i, m in enumerate(ids))

@@ -50,6 +50,16 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+async def _settled(task: asyncio.Task[list[Claimed]] | None) -> list[Claimed] | None:
+    """What a claim running ahead got, once it is done (None if it failed or there was none)."""
+    if task is None:
+        return None
+    try:
+        return await task
+    except Exception:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
     batch: int = 500  # messages claimed at a time
@@ -108,25 +118,52 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Dispatch until :meth:`stop` (the batch in hand is finished) or cancellation,
-        settling receipts on the side."""
+        settling receipts on the side.
+
+        Pipelined: while one batch is being submitted, the store writes the previous batch's
+        answers and claims the next, so the binds do not sit idle through the writes (they
+        took ~45% of a step: 160 ms sending, 45 ms claiming, 85 ms writing, per 500)."""
         settle = asyncio.create_task(self._settle_forever())
         renew = asyncio.create_task(self._renew_forever())
+        ahead: asyncio.Task[list[Claimed]] | None = None
         try:
             while not self._stopping.is_set():
                 try:
-                    busy = await self.step()
+                    claimed = await (ahead or self._claim(now_ms(), reclaim_own=True))
+                    ahead = None
+                    if claimed:
+                        ahead = asyncio.create_task(self._flush_and_claim())
+                        await self._dispatch(claimed, now_ms())
                 except Exception:  # the store is down or restarting: wait, then go on
                     log.warning("dispatch_step_failed", exc_info=True)
-                    busy = 0
+                    claimed = []
+                    await self._release(await _settled(ahead))
+                    ahead = None
                     await asyncio.sleep(STORE_RETRY_S)
-                if not busy:
+                if not claimed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), self.settings.poll_s)
         finally:
             settle.cancel()
             renew.cancel()
+            await self._release(await _settled(ahead))
             with contextlib.suppress(Exception):  # unwritten parts: their lease protects them
                 await self.flush()
+
+    async def _flush_and_claim(self) -> list[Claimed]:
+        """Beside the batch in hand: write what is waiting, then claim the next batch (not
+        taking back this worker's own messages: some are the batch in hand)."""
+        await self.flush()
+        if self._stopping.is_set():
+            return []
+        return await self._claim(now_ms(), reclaim_own=False)
+
+    async def _release(self, claimed: list[Claimed] | None) -> None:
+        """Messages claimed ahead that will not be sent by this worker: queued again now."""
+        if claimed:
+            self._in_hand.difference_update(m.id for m in claimed)
+            with contextlib.suppress(Exception):  # else their lease runs out
+                await self._write(self._delivery.hold, [m.id for m in claimed], now_ms())
 
     def stop(self) -> None:
         """Take no new batch; :meth:`run` returns once the one in hand is submitted."""
@@ -173,24 +210,32 @@ class Dispatcher:
                     log.warning("lease_renewal_failed", exc_info=True)
 
     async def step(self, now: int | None = None) -> int:
-        """Claim one batch and try every message in it once; returns how many were claimed."""
+        """Claim one batch and try every message in it once; returns how many were claimed.
+        (One step at a time, for tests and ``drain``; :meth:`run` overlaps them.)"""
         now = now or now_ms()
+        claimed = await self._claim(now, reclaim_own=True)
+        if claimed:
+            await self._dispatch(claimed, now)
+            await self.flush()
+        return len(claimed)
+
+    async def _claim(self, now: int, reclaim_own: bool) -> list[Claimed]:
         if not self._router.channels:
-            return 0  # no bind here (other workers hold them): claim nothing
-        if self._submitted:  # parts answered but not yet written go to the store first, since
-            await self.flush()  # the claim may take back this worker's own unfinished messages
+            return []  # no bind here (other workers hold them): claim nothing
+        if reclaim_own and self._submitted:  # answered parts go to the store before this
+            await self.flush()  # worker takes back its own unfinished messages
         claimed = await self._write(self._delivery.claim, now, self.settings.batch,
-                                    self.settings.lease_ms, self.owner)
-        if not claimed:
-            return 0
-        self._in_hand.update(m.id for m in claimed)
+                                    self.settings.lease_ms, self.owner, reclaim_own)
+        self._in_hand.update(m.id for m in claimed)  # renewed from now on, in hand or ahead
+        return claimed
+
+    async def _dispatch(self, claimed: list[Claimed], now: int) -> None:
+        """Hold, expire or submit every message of a claimed batch once."""
         try:
             sendable = await self._hold_or_expire(claimed, now)
             await asyncio.gather(*(self._send(m) for m in sendable))
-            await self.flush()
         finally:
             self._in_hand.difference_update(m.id for m in claimed)
-        return len(claimed)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Run steps until nothing is due (tests and one-shot workers wait on this)."""

@@ -131,21 +131,22 @@ class DeliveryStore:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    def claim(self, now: int, limit: int, lease_ms: int, owner: str = "") -> list[Claimed]:
+    def claim(self, now: int, limit: int, lease_ms: int, owner: str = "",
+              reclaim_own: bool = True) -> list[Claimed]:
         """Take up to ``limit`` due messages for ``owner``: QUEUED ones whose time has come,
-        SENDING ones whose owner's lease ran out (it died), and ``owner``'s own SENDING ones
-        (a step that failed half-way, the store being down: the caller claims only with
-        nothing in hand).  On PostgreSQL, rows another worker is claiming at the same moment
+        SENDING ones whose owner's lease ran out (it died), and, with ``reclaim_own``,
+        ``owner``'s own SENDING ones (a step that failed half-way, the store being down: the
+        caller asks for them only with nothing in hand).  On PostgreSQL, rows another worker is claiming at the same moment
         are skipped, never taken twice."""
         with _transaction(self.db):
             if self.db.dialect == POSTGRESQL:
-                rows = self._claim_skip_locked(now, limit, lease_ms, owner)
+                rows = self._claim_skip_locked(now, limit, lease_ms, owner, reclaim_own)
             else:
                 rows = self.db.execute(
                     f"SELECT {_CLAIMED} FROM messages WHERE state='QUEUED' AND next_attempt_at<=?"
                     f" UNION ALL SELECT {_CLAIMED} FROM messages WHERE state='SENDING'"
                     " AND (lease_until<? OR owner=?) LIMIT ?",
-                    (now, now, owner, limit),
+                    (now, now, owner if reclaim_own else None, limit),
                 ).fetchall()
                 self.db.executemany(
                     "UPDATE messages SET state='SENDING', lease_until=?, owner=? WHERE id=?",
@@ -156,9 +157,11 @@ class DeliveryStore:
             done = self._done_parts([row[0] for row in rows])
         return [Claimed(*row, frozenset(done.get(row[0], ()))) for row in rows]
 
-    def _claim_skip_locked(self, now: int, limit: int, lease_ms: int, owner: str) -> list[tuple]:
+    def _claim_skip_locked(self, now: int, limit: int, lease_ms: int, owner: str,
+                           reclaim_own: bool) -> list[tuple]:
         rows: list[tuple] = []
-        for due, params in (("state='SENDING' AND (lease_until<? OR owner=?)", (now, owner)),
+        mine = owner if reclaim_own else None  # owner=NULL matches nothing
+        for due, params in (("state='SENDING' AND (lease_until<? OR owner=?)", (now, mine)),
                             ("state='QUEUED' AND next_attempt_at<=?", (now,))):
             if len(rows) >= limit:
                 break

@@ -47,6 +47,7 @@ class Cluster:
     channel_extra: str = ""
     env_extra: dict[str, str] = field(default_factory=dict)
     db_proxy: FaultProxy | None = None  # the processes reach PostgreSQL through it, if given
+    redis_proxy: FaultProxy | None = None  # and Redis through this one
 
     def __post_init__(self) -> None:
         self.schema = PgSchema()
@@ -65,7 +66,8 @@ class Cluster:
             **self.env_extra,
         }
         if self.redis:
-            self.env["SMSGATE_REDIS_URL"] = require_redis()
+            redis_url = require_redis()
+            self.env["SMSGATE_REDIS_URL"] = self.redis_proxy.url(redis_url) if self.redis_proxy else redis_url
         self.processes: list[subprocess.Popen] = []
         self.apis: list[tuple[subprocess.Popen, str]] = []
         self.workers: list[subprocess.Popen] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import datetime
 
 import pytest
@@ -12,7 +13,9 @@ from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
 from smsgate.dispatch.router import Router
 from smsgate.domain import segments
 from smsgate.domain.records import NewMessage, new_message_id, now_ms
+from smsgate.domain.errors import ServiceUnavailable
 from smsgate.domain.window import SendWindow
+from smsgate.limits.rate import TokenReserve
 from smsgate.store.delivery import DeliveryStore
 from smsgate.store.outbox import OutboxStore
 from tests.conftest import UNSUB, World
@@ -40,11 +43,12 @@ async def write(fn, *args):
     return fn(*args)
 
 
-def dispatcher(world: World, *channels: FakeChannel, window: SendWindow = ALWAYS, **settings) -> Dispatcher:
+def dispatcher(world: World, *channels: FakeChannel, window: SendWindow = ALWAYS,
+               rates: dict[str, TokenReserve] | None = None, **settings) -> Dispatcher:
     db = world.store.db
     routes = [(c, ["*"]) for c in channels]
     return Dispatcher(write, DeliveryStore(db), OutboxStore(db), Router(routes), lambda _p: window,
-                      world.settings.zone, DispatchSettings(**settings))
+                      world.settings.zone, DispatchSettings(**settings), rates=rates)
 
 
 def state(world: World, message_id: str) -> str:
@@ -244,3 +248,41 @@ async def test_stopping_gives_back_a_batch_claimed_ahead(world: World) -> None:
     assert states <= {"SUBMITTED", "QUEUED"}  # nothing left claimed by a stopped dispatcher
     sent = {part.destination for _, part in channel.sent}
     assert all((state(world, m) == "SUBMITTED") == (f"86139{i:08d}" in sent) for i, m in enumerate(ids))
+
+
+class SharedRate:
+    """A channel's cluster-wide limiter (Redis) that can hang: while ``down``, every call takes
+    its timeout and then fails, as a stalled Redis does."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def acquire(self, key: str, n: int, per_second: float) -> float:
+        if self.down:
+            time.sleep(0.3)  # (on the thread the dispatcher asks it from)
+            raise ServiceUnavailable("rate limits cannot be checked: Redis is unreachable")
+        return 0.0
+
+
+async def test_a_shared_rate_that_cannot_answer_pauses_sending_and_nothing_goes_twice(world: World) -> None:
+    channel, shared = SlowChannel(), SharedRate()
+    d = dispatcher(world, channel, batch=20, rates={"fake": TokenReserve(shared, "channel:fake", 100.0)})
+    ids = [m for i in range(60) for m in queue(world, f"第{i}条{UNSUB}", e164=f"+86137{i:08d}")]
+    run = asyncio.create_task(d.run())
+    while len(channel.sent) < 10:
+        await asyncio.sleep(0.001)
+    shared.down = True
+    await asyncio.sleep(0.5)  # tokens granted before it went down may still be spent
+    paused_at = len(channel.sent)
+    await asyncio.sleep(1.5)
+    assert len(channel.sent) == paused_at < 60  # fail closed: nothing sent past the rate
+    assert run.done() is False
+    shared.down = False
+    deadline = asyncio.get_running_loop().time() + 30
+    while any(state(world, m) != "SUBMITTED" for m in ids):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    d.stop()
+    await run
+    destinations = [part.destination for _, part in channel.sent]
+    assert sorted(destinations) == sorted(f"86137{i:08d}" for i in range(60))  # once each

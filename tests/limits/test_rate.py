@@ -182,6 +182,35 @@ async def test_reserve_drops_stale_tokens_and_serves_big_requests() -> None:
     assert reserve.held == recorder.asked[-1] - 1
 
 
+class Failing:
+    """A limiter that cannot answer (Redis down) until told otherwise."""
+
+    def __init__(self) -> None:
+        self.asked, self.down = 0, True
+
+    def acquire(self, key: str, n: int, per_second: float) -> float:
+        self.asked += 1
+        if self.down:
+            raise errors.ServiceUnavailable("rate limits cannot be checked: Redis is unreachable")
+        return 0.0
+
+
+async def test_reserve_fails_closed_once_then_fast_until_it_may_ask_again() -> None:
+    clock, limiter = Clock(), Failing()
+    reserve = TokenReserve(limiter, "ch", 100.0, retry_after=1.0, clock=clock)
+    outcomes = await asyncio.gather(*(reserve.take() for _ in range(50)), return_exceptions=True)
+    assert all(isinstance(o, errors.ServiceUnavailable) for o in outcomes)
+    assert limiter.asked == 1  # one round trip failed; the other 49 did not queue for their own
+    clock.now += 0.5
+    with pytest.raises(errors.ServiceUnavailable):
+        await reserve.take()
+    assert limiter.asked == 1
+    limiter.down = False
+    clock.now += 0.6  # past retry_after: asked again, and granted
+    await reserve.take()
+    assert limiter.asked == 2
+
+
 async def test_reserves_share_the_rate_within_one_chunk_per_process(
     redis_url: str, prefix: str
 ) -> None:

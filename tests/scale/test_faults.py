@@ -180,6 +180,33 @@ def test_postgres_down_answers_503_and_everything_recovers_by_itself(cluster_fac
         assert "transport" not in clients.codes  # the API process never died
 
 
+def test_redis_down_fails_closed_on_caps_and_channel_rates_and_then_all_goes_once(cluster_factory) -> None:
+    """Redis keeps the daily caps and the channel's cluster_tps.  While it hangs, a batch
+    answers 503 SMN.0018 and keeps nothing, and no worker submits past the rate it cannot
+    check; once it answers again, everything accepted is delivered, each part once."""
+    with FaultProxy("127.0.0.1", 6379) as proxy:  # the processes reach Redis through it
+        cluster = cluster_factory(redis_proxy=proxy, channel_extra="cluster_tps = 400\n")
+        url = cluster.start_api()
+        cluster.start_worker(), cluster.start_worker()
+        with httpx.Client(timeout=30) as http:
+            for b in range(4):
+                assert cluster.post(http, url, cluster.batch(b * 1000, 999)).status_code == 200
+            wait_until(lambda: sum(cluster.submits().values()) > 300, 60, "delivery starts")
+            proxy.stall()  # Redis hangs: every call runs into its timeout
+            r = cluster.post(http, url, cluster.batch(9000, 10))
+            assert (r.status_code, r.json()["code"]) == (503, "SMN.0018")
+            time.sleep(1.5)  # tokens granted before the stall may still be spent
+            paused = sum(cluster.submits().values())
+            time.sleep(2)
+            assert sum(cluster.submits().values()) == paused < 4 * 999  # nothing past the rate
+            proxy.restore()
+            assert cluster.post(http, url, cluster.batch(9000, 10)).status_code == 200
+        counts = cluster.wait_settled(120)
+    assert sum(counts.values()) == 4 * 999 + 10 and set(counts) <= FINAL
+    assert len(cluster.submits()) == 4 * 999 + 10 and cluster.duplicate_parts() == 0
+    assert all(w.poll() is None for w in cluster.workers)
+
+
 def test_sigterm_stops_a_worker_promptly_and_hands_its_binds_over(cluster_factory) -> None:
     cluster = cluster_factory(env_extra=FAST_LEASES, binds=1, sim_args=("--latency-ms", "2"))
     url = cluster.start_api()

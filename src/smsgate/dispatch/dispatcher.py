@@ -21,7 +21,7 @@ from smsgate.callbacks.events import reply_event, status_event
 from smsgate.dispatch.channel import Channel, ChannelError, Inbound, Submit
 from smsgate.dispatch.router import Router
 from smsgate.domain import phone
-from smsgate.domain.errors import EndpointInvalid
+from smsgate.domain.errors import EndpointInvalid, ServiceUnavailable
 from smsgate.domain.window import SendWindow
 from smsgate.limits.rate import TokenReserve
 from smsgate.smpp.parts import build_parts
@@ -134,8 +134,13 @@ class Dispatcher:
                     if claimed:
                         ahead = asyncio.create_task(self._flush_and_claim())
                         await self._dispatch(claimed, now_ms())
-                except Exception:  # the store is down or restarting: wait, then go on
-                    log.warning("dispatch_step_failed", exc_info=True)
+                except Exception as exc:  # the store is down or restarting, or a channel's
+                    # shared rate cannot be checked (Redis down: nothing is sent past it): wait,
+                    # then go on, taking this worker's unfinished messages back
+                    if isinstance(exc, ServiceUnavailable):
+                        log.warning("dispatch_paused", extra={"reason": str(exc)})
+                    else:
+                        log.warning("dispatch_step_failed", exc_info=True)
                     claimed = []
                     await self._release(await _settled(ahead))
                     ahead = None
@@ -230,10 +235,15 @@ class Dispatcher:
         return claimed
 
     async def _dispatch(self, claimed: list[Claimed], now: int) -> None:
-        """Hold, expire or submit every message of a claimed batch once."""
+        """Hold, expire or submit every message of a claimed batch once.  Every send is over
+        before this returns or raises: a failed step's messages are taken back by this worker's
+        next claim, and a send still running behind it could then submit a part twice."""
         try:
             sendable = await self._hold_or_expire(claimed, now)
-            await asyncio.gather(*(self._send(m) for m in sendable))
+            results = await asyncio.gather(*(self._send(m) for m in sendable), return_exceptions=True)
+            failure = next((r for r in results if isinstance(r, BaseException)), None)
+            if failure is not None:
+                raise failure
         finally:
             self._in_hand.difference_update(m.id for m in claimed)
 

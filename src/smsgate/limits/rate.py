@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from smsgate.domain import errors
 from smsgate.limits._redis import TIMEOUT, connect, unavailable_as_503
 
 __all__ = ["LocalRate", "RateLimiter", "RedisRate", "TokenReserve", "gcra", "take"]
@@ -146,6 +147,11 @@ class TokenReserve:
     need.  Tokens held for longer than ``stale_after`` seconds are dropped rather than spent in a
     burst.  The cluster can therefore exceed the rate by at most one chunk per process.
 
+    When the limiter cannot answer (Redis down) the take fails closed with
+    :class:`errors.ServiceUnavailable`, and for ``retry_after`` seconds every take that needs a
+    top-up fails at once instead of queueing behind the lock for its own timeout: a batch of 500
+    submits on a dead Redis ends in one timeout, not 500 of them.
+
     For one event loop: coroutines of the same loop may share it.
     """
 
@@ -157,15 +163,17 @@ class TokenReserve:
         *,
         chunk_seconds: float = 0.1,
         stale_after: float = 1.0,
+        retry_after: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limiter, self.key, self.per_second = limiter, key, per_second
-        self.chunk_seconds, self.stale_after = chunk_seconds, stale_after
+        self.chunk_seconds, self.stale_after, self.retry_after = chunk_seconds, stale_after, retry_after
         self.max_chunk = max(1, math.ceil(per_second * chunk_seconds))
         self.chunk = 1
         self._clock = clock
         self._held = 0
         self._granted_at = -math.inf
+        self._failed_at = -math.inf
         self._refill = asyncio.Lock()
 
     @property
@@ -179,7 +187,13 @@ class TokenReserve:
             if self._clock() - self._granted_at > self.stale_after:
                 self._held = 0
             if self._held < n:
-                await self._top_up(n)
+                if self._clock() - self._failed_at < self.retry_after:
+                    raise errors.ServiceUnavailable(f"{self.key}: the shared rate failed a moment ago")
+                try:
+                    await self._top_up(n)
+                except errors.ServiceUnavailable:
+                    self._failed_at = self._clock()
+                    raise
             self._held -= n
 
     async def _top_up(self, n: int) -> None:

@@ -36,7 +36,8 @@ def one_run(apis: int, workers: int, args: argparse.Namespace, seed: int) -> tup
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(Path(tmp), binds=workers, channel_extra=f"window = {args.window}\n",
-                          env_extra={"SMSGATE_LOG_LEVEL": "warning"})
+                          env_extra={"SMSGATE_LOG_LEVEL": "warning"},
+                          sim_args=("--latency-ms", str(args.sim_latency_ms)))
         try:
             urls = [cluster.start_api() for _ in range(apis)]
             for _ in range(workers if not args.accept_only else 0):
@@ -71,6 +72,8 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--max-chars", type=int, default=300)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--sim-latency-ms", type=int, default=0,
+                        help="the simulator's delay before each submit_sm_resp (a slower SMSC)")
     parser.add_argument("--accept-only", action="store_true",
                         help="start no worker: the API processes alone (end to end is not measured)")
     args = parser.parse_args()

@@ -84,8 +84,7 @@ class Worker:
             await self.simulator.start()
             # the control port (for `smsgate smsc-sim mo`) is the SMPP port + 1 when free
             self._control = await start_control(self.simulator, _free_or(self.simulator.port + 1))
-            log.info("no channel configured: delivering to the built-in SMSC simulator on port %d",
-                     self.simulator.port)
+            log.info("simulator_channel", extra={"port": self.simulator.port})  # no channel configured
             sim = SmppConfig(name="simulator", host="127.0.0.1", port=self.simulator.port,
                              system_id="smsgate", password="", source_addr="10690000")
             self.channels = [SmppChannel(sim)]
@@ -222,7 +221,7 @@ def _free_or(port: int) -> int:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            log.warning("port %d is taken: the simulator takes a free port instead", port)
+            log.warning("simulator_port_taken", extra={"port": port})  # any free port instead
             return 0
     return port
 

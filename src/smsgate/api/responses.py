@@ -70,5 +70,5 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
 async def internal_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, driver_errors()):
         return await store_unavailable(request, exc)
-    log.exception("unhandled error (request %s)", request_id(request))
+    log.exception("unhandled_error", extra={"request_id": request_id(request)})
     return error_response(request, errors.SmsgateError())

@@ -375,7 +375,7 @@ class Dispatcher:
         e164 = _e164(mo.source)
         origin = self._delivery.record_reply(e164, mo.text, at)
         if origin is None:
-            log.info("reply from an unknown number dropped")
+            log.info("reply_unmatched")  # no message was sent to that number
             return
         project_id, sign_id, nation_code = origin
         body = reply_event(sign_id, nation_code, e164, mo.text, at)

@@ -197,7 +197,7 @@ class _Link:
         """The one place a link changes state; an impossible transition is a bug."""
         if new not in _TRANSITIONS[self.state]:
             raise RuntimeError(f"{self.label}: {self.state.name} -> {new.name}")
-        log.debug("%s: %s -> %s", self.label, self.state.name, new.name)
+        log.debug("smpp_state", extra={"link": self.label, "from": self.state.name, "to": new.name})
         self.state = new
         self._on_state(self)
 
@@ -219,7 +219,7 @@ class _Link:
             raise
         self._move(State.BOUND)
         self._tasks.append(asyncio.create_task(self._keepalive()))
-        log.info("%s: bound", self.label)
+        log.info("smpp_bound", extra={"link": self.label})
 
     async def _connect(self) -> None:
         reader, writer = await asyncio.wait_for(
@@ -242,14 +242,14 @@ class _Link:
             try:
                 await self.request(CommandId.UNBIND, timeout=self.config.close_timeout)
             except (TimeoutError, LinkLost) as exc:
-                log.info("%s: no unbind_resp (%r)", self.label, exc)
+                log.info("smpp_unbind_unanswered", extra={"link": self.label, "reason": repr(exc)})
         self.drop("closed by us")
 
     def drop(self, reason: str) -> None:
         """Close the socket now and fail every outstanding request with LinkLost."""
         if self.state is State.CLOSED:
             return
-        log.info("%s: link down: %s", self.label, reason)
+        log.info("smpp_link_down", extra={"link": self.label, "reason": reason})
         self._move(State.CLOSED)
         if self._writer is not None:
             self._writer.transport.abort()  # close() would wait on a peer that is not reading
@@ -359,7 +359,8 @@ class _Link:
     async def _reject(self, exc: PduError) -> None:
         """A well-framed PDU we cannot read: nack a request; fail the request a response was
         for (answering a response is not allowed, and its outcome is unknown)."""
-        log.warning("%s: undecodable PDU (%s): %s", self.label, _status_name(exc.status), exc)
+        log.warning("smpp_undecodable_pdu", extra={"link": self.label, "status": _status_name(exc.status),
+                                                    "reason": str(exc)})
         if exc.command_id is not None and exc.command_id & _RESP:
             future = self._pending.get(exc.sequence or 0)
             if future is not None and not future.done():
@@ -371,8 +372,8 @@ class _Link:
         if pdu.is_response:
             future = self._pending.get(pdu.sequence)
             if future is None or future.done():
-                log.info("%s: %s for no outstanding request (seq %d)", self.label,
-                         pdu.command_id.name, pdu.sequence)
+                log.info("smpp_unexpected_response", extra={"link": self.label, "command": pdu.command_id.name,
+                                                         "sequence": pdu.sequence})
             else:
                 future.set_result(pdu)
         elif pdu.command_id == CommandId.DELIVER_SM:
@@ -494,9 +495,9 @@ class SmppChannel:
             await link.open()
             return True
         except BindRefused as exc:
-            log.warning("%s: bind refused: %s", link.label, exc)
+            log.warning("smpp_bind_refused", extra={"link": link.label, "reason": str(exc)})
         except (OSError, TimeoutError, LinkLost) as exc:
-            log.warning("%s: cannot connect: %r", link.label, exc)
+            log.warning("smpp_connect_failed", extra={"link": link.label, "reason": repr(exc)})
         return False
 
     async def _backoff(self, delay: float) -> None:
@@ -580,7 +581,8 @@ class SmppChannel:
             return str(resp.fields.get("message_id", ""))
         if status in _THROTTLING:
             pause = self._pause.trip()
-            log.warning("%s: %s, pausing submits %.1fs", self.name, _status_name(status), pause)
+            log.warning("smpp_throttled", extra={"channel": self.name, "status": _status_name(status),
+                                                "pause_s": round(pause, 1)})
         raise ChannelError(_status_name(status), transient=status not in _PERMANENT, status=status)
 
     # --- addresses and ids ---
@@ -609,17 +611,18 @@ class SmppChannel:
         first).  A temporary error makes the SMSC send it again, so nothing is acknowledged
         that was not handed over."""
         if self._handler is None:
-            log.warning("%s: deliver_sm with no handler registered", self.name)
+            log.warning("smpp_deliver_unhandled", extra={"channel": self.name})
             return ESME_RX_T_APPN
         try:
             inbound = self._inbound(pdu)
         except ValueError as exc:
-            log.warning("%s: unusable deliver_sm (seq %d): %s", self.name, pdu.sequence, exc)
+            log.warning("smpp_deliver_unusable", extra={"channel": self.name, "sequence": pdu.sequence,
+                                                       "reason": str(exc)})
             return ESME_RX_P_APPN
         try:
             stored = self._handler(inbound)
         except Exception:
-            log.exception("%s: inbound handler failed", self.name)
+            log.exception("smpp_inbound_handler_failed", extra={"channel": self.name})
             return ESME_RX_T_APPN
         if inbound.is_receipt:
             self.stats.receipts += 1

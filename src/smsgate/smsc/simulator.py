@@ -73,7 +73,7 @@ class Simulator:
         self._recorder = Recorder(self.config.record)
         self._server = await loop.create_server(self._new_session, self.config.host, self.config.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("SMSC simulator listening on %s:%d", self.config.host, self.port)
+        log.info("simulator_listening", extra={"host": self.config.host, "port": self.port})
 
     async def close(self) -> None:
         """Stop listening, ask every ESME to unbind (closing the stragglers after a grace

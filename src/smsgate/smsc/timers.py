@@ -68,6 +68,6 @@ class TimerQueue:
             try:
                 fn(arg)
             except Exception:  # one bad entry must not stall the rest
-                log.exception("delayed action failed")
+                log.exception("simulator_timer_failed")
         if heap:
             self._arm(heap[0][0])

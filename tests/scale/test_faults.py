@@ -145,9 +145,10 @@ def test_an_smsc_that_drops_throttles_and_stalls_gets_everything_once_it_behaves
         counts = cluster.wait_settled(120)
     assert sum(counts.values()) == 4 * 999 and set(counts) <= FINAL
     submits = cluster.submits()
-    assert len(submits) == 4 * 999  # nothing lost
-    log = cluster.logs("worker")
-    assert "Traceback" not in log or "dispatch_step_failed" not in log
+    assert len(submits) == 4 * 999  # nothing lost, over links each cut after 700 submits
+    assert cluster.workers[0].poll() is None  # the same worker reconnected each time
+    # sent again: only parts whose answer was lost, at most a window (64) per cut or stall
+    assert cluster.duplicate_parts() <= 64 * (sum(submits.values()) // 700 + 1)
 
 
 def test_postgres_down_answers_503_and_everything_recovers_by_itself(cluster_factory) -> None:

@@ -72,3 +72,14 @@ def test_longest_prefix_wins_and_down_channels_fail_over() -> None:
     assert router.pick("+8613800138000") is default
     default.is_up = False
     assert router.pick("+8613800138000") is None
+
+
+def test_the_binds_of_one_link_take_turns_and_another_link_stays_the_failover() -> None:
+    first, second, backup = FakeChannel("cmcc"), FakeChannel("cmcc"), FakeChannel("backup")
+    router = Router([(first, ["cn-mobile"]), (second, ["cn-mobile"]), (backup, ["cn-mobile"])])
+    picks = [router.pick("+8613800138000") for _ in range(100)]
+    assert picks.count(first) == picks.count(second) == 50  # the backup carries nothing
+    second.is_up = False
+    assert {router.pick("+8613800138000") for _ in range(10)} == {first}
+    first.is_up = False
+    assert router.pick("+8613800138000") is backup

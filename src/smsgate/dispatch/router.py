@@ -39,6 +39,7 @@ class Router:
         self._routes = [(channel, expand(prefixes)) for channel, prefixes in routes]
         self.channels = [channel for channel, _ in routes]
         self._elsewhere = tuple(p for prefixes in elsewhere for p in expand(prefixes))
+        self._turn = 0
 
     def add(self, channel: Channel, prefixes: Sequence[str]) -> None:
         self._routes.append((channel, expand(prefixes)))
@@ -65,5 +66,14 @@ class Router:
         return [channel for _, _, channel in sorted(scored, key=lambda s: (s[0], s[1]))]
 
     def pick(self, e164: str) -> Channel | None:
-        """The best channel that is up, or None when every candidate is down."""
-        return next((c for c in self.candidates(e164) if c.up), None)
+        """The best channel that is up, or None when every candidate is down.  The binds of one
+        link (channels of one name) take turns, so that each carries its share; another link
+        serving the same numbers stays the failover."""
+        up = [c for c in self.candidates(e164) if c.up]
+        if not up:
+            return None
+        binds = [c for c in up if c.name == up[0].name]
+        if len(binds) == 1:
+            return binds[0]
+        self._turn += 1
+        return binds[self._turn % len(binds)]

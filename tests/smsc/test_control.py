@@ -84,3 +84,15 @@ async def test_standalone_run_stops_on_sigterm_and_keeps_the_record(tmp_path):
             proc.kill()
             await proc.wait()
     assert len(record.read_text().splitlines()) == 25
+
+
+def test_an_mo_from_a_national_number_is_not_sent_as_international():
+    from smsgate.dispatch.dispatcher import _e164
+    from smsgate.smpp.pdu import decode
+    from smsgate.smsc.messages import mo_pdu
+
+    national = decode(mo_pdu("13412345678", "10690", "TD"))
+    international = decode(mo_pdu("+8613412345678", "10690", "TD"))
+    assert (national.fields["source_addr_ton"], national.fields["source_addr"]) == (0, "13412345678")
+    assert (international.fields["source_addr_ton"], international.fields["source_addr"]) == (1, "8613412345678")
+    assert _e164("13412345678") == "+8613412345678"  # the reply finds the message sent to that number

@@ -62,7 +62,10 @@ def mo_pdu(source: str, destination: str, text: str) -> bytes:
     """A handset's reply: GSM 03.38 when the text allows, else UCS-2; message_payload when it
     does not fit short_message (replies such as "TD" are short, but tests send long ones too)."""
     data, coding = (encode_gsm7(text), DC_DEFAULT) if is_gsm7(text) else (encode_ucs2(text), DC_UCS2)
-    fields: dict[str, object] = {"source_addr_ton": 1, "source_addr_npi": 1, "source_addr": source,
+    # "+8613800000000" is sent as international (TON 1); digits alone as the handset gave them
+    # (TON unknown), since "13800000000" is a mainland number, not +1 380...
+    ton = 1 if source.startswith("+") else 0
+    fields: dict[str, object] = {"source_addr_ton": ton, "source_addr_npi": 1, "source_addr": source.lstrip("+"),
                                  "destination_addr": destination, "data_coding": coding}
     tlvs: dict[int, bytes] = {}
     if len(data) <= _MAX_SHORT_MESSAGE:

@@ -12,8 +12,15 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from smsgate.callbacks.poster import PosterStats
+from smsgate.latency import Latency
+from smsgate.smpp.session import SessionStats
+from smsgate.store.db import Db
+from smsgate.store.delivery import queue_depth
+from smsgate.store.outbox import outbox_depth
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -52,39 +59,93 @@ class _Collector:
         return self._read()
 
 
-def store_gauges(db_read: Callable[[str], list[tuple]]) -> Callable[[], Iterable]:
-    """Queue depth by state and the callback outbox, read at scrape time."""
+def store_gauges(db: Callable[[], Db]) -> Callable[[], Iterable]:
+    """Messages not yet final and the callback outbox, read at scrape time (index lookups)."""
 
     def read() -> Iterable:
-        depth = GaugeMetricFamily("smsgate_queue_depth", "Messages by state", labels=["state"])
-        for state, n in db_read("SELECT state, count(*) FROM messages GROUP BY state"):
+        depth = GaugeMetricFamily("smsgate_queue_depth", "Messages not yet final: due, held (window"
+                                  " or retry backoff), sending, submitted (awaiting a receipt)",
+                                  labels=["state"])
+        for state, n in queue_depth(db(), time.time_ns() // 1_000_000).items():
             depth.add_metric([state], n)
         yield depth
-        outbox = GaugeMetricFamily("smsgate_callback_outbox", "Callback events by state", labels=["state"])
-        for state, n in db_read("SELECT state, count(*) FROM outbox GROUP BY state"):
+        outbox = GaugeMetricFamily("smsgate_callback_outbox", "Callback events waiting (PENDING)"
+                                   " and given up (FAILED)", labels=["state"])
+        for state, n in outbox_depth(db()).items():
             outbox.add_metric([state], n)
         yield outbox
 
     return read
 
 
-def channel_gauges(channels: Callable[[], Iterable]) -> Callable[[], Iterable]:
-    """Per-channel SMPP counters (submit_sm/s and receipts/s are their rates) and window use."""
+def channel_gauges(channels: Callable[[], Iterable], retired: dict[str, SessionStats]
+                   ) -> Callable[[], Iterable]:
+    """Per channel, over the binds this process holds: submit_sm and receipt counters (their
+    rates are submit_sm/s and receipts/s; ``retired`` holds the totals of binds given back, so
+    a rebalance never looks like a counter reset), window use and size, binds up, and the
+    submit_sm round-trip latency."""
 
     def read() -> Iterable:
-        submits = CounterMetricFamily("smsgate_smpp_submits", "submit_sm accepted", labels=["channel"])
-        errors = CounterMetricFamily("smsgate_smpp_submit_errors", "submit_sm refused or lost", labels=["channel"])
-        receipts = CounterMetricFamily("smsgate_smpp_receipts", "Delivery receipts", labels=["channel"])
-        window = GaugeMetricFamily("smsgate_smpp_window_in_use", "Outstanding submit_sm", labels=["channel"])
-        up = GaugeMetricFamily("smsgate_smpp_up", "1 when the channel is bound", labels=["channel"])
+        totals: dict[str, SessionStats] = {}
+        window: Tally[str] = Tally()
+        size: Tally[str] = Tally()
+        up: Tally[str] = Tally()
+        for name, stats in retired.items():
+            totals.setdefault(name, SessionStats()).add(stats)
         for channel in channels():
             stats = channel.stats
-            submits.add_metric([channel.name], stats.submitted)
-            errors.add_metric([channel.name], stats.submit_errors)
-            receipts.add_metric([channel.name], stats.receipts)
-            window.add_metric([channel.name], stats.window_in_use)
-            up.add_metric([channel.name], 1 if channel.up else 0)
-        yield from (submits, errors, receipts, window, up)
+            totals.setdefault(channel.name, SessionStats()).add(stats)
+            window[channel.name] += stats.window_in_use
+            size[channel.name] += channel.config.window
+            up[channel.name] += 1 if channel.up else 0
+        families = {
+            "submits": CounterMetricFamily("smsgate_smpp_submits", "submit_sm accepted", labels=["channel"]),
+            "errors": CounterMetricFamily("smsgate_smpp_submit_errors", "submit_sm refused or lost",
+                                          labels=["channel"]),
+            "receipts": CounterMetricFamily("smsgate_smpp_receipts", "Delivery receipts", labels=["channel"]),
+            "window": GaugeMetricFamily("smsgate_smpp_window_in_use", "Outstanding submit_sm", labels=["channel"]),
+            "size": GaugeMetricFamily("smsgate_smpp_window_size", "submit_sm allowed outstanding (all binds)",
+                                      labels=["channel"]),
+            "up": GaugeMetricFamily("smsgate_smpp_binds_up", "Binds of the channel bound now", labels=["channel"]),
+            "latency": HistogramMetricFamily("smsgate_smpp_submit_seconds", "submit_sm to submit_sm_resp",
+                                             labels=["channel"]),
+        }
+        for name, stats in sorted(totals.items()):
+            families["submits"].add_metric([name], stats.submitted)
+            families["errors"].add_metric([name], stats.submit_errors)
+            families["receipts"].add_metric([name], stats.receipts)
+            families["window"].add_metric([name], window[name])
+            families["size"].add_metric([name], size[name])
+            families["up"].add_metric([name], up[name])
+            families["latency"].add_metric([name], stats.submit_latency.cumulative(),
+                                           stats.submit_latency.total)
+        yield from families.values()
+
+    return read
+
+
+def poster_counters(s: PosterStats) -> Callable[[], Iterable]:
+    """Callback posts by outcome, and events given up after the last attempt."""
+
+    def read() -> Iterable:
+        posts = CounterMetricFamily("smsgate_callback_posts", "Callback posts by outcome (error: a"
+                                    " network error or a non-2xx answer)", labels=["outcome"])
+        posts.add_metric(["ok"], s.delivered)
+        posts.add_metric(["error"], s.errors)
+        yield posts
+        yield CounterMetricFamily("smsgate_callback_given_up", "Callback events failed for good",
+                                  value=s.given_up)
+
+    return read
+
+
+def delivery_latency(latency: Latency) -> Callable[[], Iterable]:
+    """Accepted to final (receipt stored, or given up), for messages this process settled."""
+
+    def read() -> Iterable:
+        histogram = HistogramMetricFamily("smsgate_delivery_seconds", "Accepted to a final state")
+        histogram.add_metric([], latency.cumulative(), latency.total)
+        yield histogram
 
     return read
 

@@ -24,8 +24,8 @@ from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
 from smsgate.dispatch.router import Router
 from smsgate.limits.rate import LocalRate, TokenReserve
 from smsgate.domain.window import SendWindow
-from smsgate.metrics import channel_gauges
-from smsgate.smpp.session import SmppChannel, SmppConfig
+from smsgate.metrics import channel_gauges, delivery_latency, poster_counters
+from smsgate.smpp.session import SessionStats, SmppChannel, SmppConfig
 from smsgate.smsc.control import start_control
 from smsgate.smsc.simulator import SimConfig, Simulator
 from smsgate.config import Settings
@@ -46,6 +46,7 @@ class Worker:
         self.channels: list[SmppChannel] = []
         self._configured: list[tuple[SmppConfig, list[str]]] = []
         self._slots: dict[tuple[str, int], SmppChannel] = {}  # bind slots this worker holds
+        self._retired: dict[str, SessionStats] = {}  # counts of binds given back, by channel
         self._leases = BindLeases(state.writer.db, self.owner)
         self._leases_ok_at = 0.0
         self._bind_lease_ms = state.settings.bind_lease_ms  # a dead worker's binds lapse then
@@ -66,7 +67,10 @@ class Worker:
                                      self._window_for, self.state.settings.zone, settings,
                                      owner=self.owner, rates=self._rates())
         self._poster = Poster(self.state.write, outbox, self._secret_for)
-        self.state.metrics.watch(channel_gauges(lambda: self.channels))
+        metrics = self.state.metrics
+        metrics.watch(channel_gauges(lambda: self.channels, self._retired))
+        metrics.watch(poster_counters(self._poster.stats))
+        metrics.watch(delivery_latency(self.dispatcher.delivery_latency))
         for channel in self.channels:
             await channel.start()
         self._tasks = [asyncio.create_task(self.dispatcher.run(), name="dispatcher"),
@@ -168,6 +172,7 @@ class Worker:
         self.dispatcher.remove_channel(channel)
         self.channels.remove(channel)
         await channel.close()
+        self._retired.setdefault(channel.name, SessionStats()).add(channel.stats)
 
     def _window_for(self, project_id: str) -> SendWindow:
         context = self.state.project(project_id)

@@ -115,4 +115,5 @@ def test_metrics_count_requests_and_items(client: TestClient, world: World) -> N
     assert 'smsgate_messages_refused_total{code="SMN.0012"} 1.0' in text
     assert 'smsgate_messages_refused_total{code="SMN.0204"} 1.0' in text
     assert 'smsgate_http_requests_total{route="send_promotion",status="200"} 1.0' in text
-    assert 'smsgate_queue_depth{state="QUEUED"} 1.0' in text
+    assert 'smsgate_queue_depth{state="due"} 1.0' in text or 'smsgate_queue_depth{state="held"} 1.0' in text
+    assert 'state="DELIVERED"' not in text

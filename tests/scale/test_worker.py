@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cluster import Cluster, wait_until
 from tests.live import free_port
 
 
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a scrape by (name, labels); a repeated series fails the test, since
+    Prometheus refuses a whole scrape that holds one."""
+    seen = Counter((s.name, tuple(sorted(s.labels.items())))
+                   for family in text_string_to_metric_families(text) for s in family.samples)
+    assert [k for k, n in seen.items() if n > 1] == []
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
 def test_a_worker_serves_its_channel_and_queue_metrics(tmp_path: Path) -> None:
-    cluster = Cluster(tmp_path, binds=1, redis=False)
+    cluster = Cluster(tmp_path, binds=2, redis=False)  # both binds in this one worker
     try:
         port = free_port()
         cluster.start_worker("--metrics-port", str(port))
@@ -20,12 +32,21 @@ def test_a_worker_serves_its_channel_and_queue_metrics(tmp_path: Path) -> None:
             assert cluster.post(http, url, cluster.batch(0, 20)).status_code == 200
         cluster.wait_settled(60)
 
-        def scraped() -> str | None:
-            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            return text if 'smsgate_smpp_submits_total{channel="sim"} 20.0' in text else None
+        def scraped() -> dict | None:
+            s = samples(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+            return s if s.get(("smsgate_delivery_seconds_count", ())) == 20 else None
 
-        text = wait_until(scraped, 30, "the worker's metrics count the submits")
+        s = wait_until(scraped, 30, "the worker's metrics count the settled messages")
     finally:
         cluster.close()
-    assert 'smsgate_smpp_up{channel="sim"} 1.0' in text
-    assert 'smsgate_queue_depth{state="DELIVERED"}' in text or 'smsgate_queue_depth{state="FAILED"}' in text
+    sim = (("channel", "sim"),)
+    assert s[("smsgate_smpp_submits_total", sim)] == 20  # one series for the channel's two binds
+    assert s[("smsgate_smpp_binds_up", sim)] == 2
+    assert s[("smsgate_smpp_window_size", sim)] == 2 * 64 and s[("smsgate_smpp_window_in_use", sim)] == 0
+    assert s[("smsgate_smpp_submit_seconds_count", sim)] == 20
+    assert s[("smsgate_smpp_submit_seconds_bucket", (*sim, ("le", "+Inf")))] == 20
+    assert s[("smsgate_smpp_receipts_total", sim)] == 20
+    assert s[("smsgate_delivery_seconds_bucket", (("le", "+Inf"),))] == 20
+    queue = {state: s[("smsgate_queue_depth", (("state", state),))] for state in ("due", "held", "sending", "submitted")}
+    assert queue == {"due": 0, "held": 0, "sending": 0, "submitted": 0}  # final messages are not a queue
+    assert s[("smsgate_callback_posts_total", (("outcome", "error"),))] == 0

@@ -83,7 +83,7 @@ class AppState:
         self.delivery_reader = DeliveryStore(self.reader.db)
         self.outbox_reader = OutboxStore(self.reader.db)
         self.outbox_writer = OutboxStore(self.writer.db)
-        self.metrics.watch(store_gauges(lambda sql: self.reader.db.execute(sql).fetchall()))
+        self.metrics.watch(store_gauges(lambda: self.reader.db))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-writer")
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-checkpoint")
         self._projects: dict[str, ProjectContext] = {}

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,6 +30,13 @@ def backoff_ms(attempts: int) -> int:
     return min(FIRST_BACKOFF_MS * 2 ** max(attempts - 1, 0), MAX_BACKOFF_MS)
 
 
+@dataclass(slots=True)
+class PosterStats:
+    delivered: int = 0  # posts the customer took (2xx)
+    errors: int = 0  # posts that failed (network error, non-2xx): retried later or given up
+    given_up: int = 0  # events failed for good after the last attempt
+
+
 class Poster:
     def __init__(self, write: Write, outbox: OutboxStore, secret_for: Callable[[str], str],
                  http: httpx.AsyncClient | None = None) -> None:
@@ -36,6 +44,7 @@ class Poster:
         self._outbox = outbox
         self._secret_for = secret_for
         self._http = http or httpx.AsyncClient(timeout=TIMEOUT_S)
+        self.stats = PosterStats()
 
     async def run(self, idle: float = 0.5) -> None:
         while True:
@@ -64,6 +73,11 @@ class Poster:
             else:
                 retries.append((p.id, now + backoff_ms(p.attempts + 1), err))
         await self._write(self._outbox.settle, done, retries, failed)
+        self.stats.delivered += len(done)
+        self.stats.errors += len(retries) + len(failed)
+        self.stats.given_up += len(failed)
+        if failed:
+            log.warning("callbacks_given_up", extra={"events": len(failed)})
         return len(pending)
 
     async def _post(self, event: Pending) -> str | None:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from smsgate.dispatch.router import CARRIER_PREFIXES
 from smsgate.domain.records import SignStatus
 from smsgate.store.db import Db
+from smsgate.store.delivery import queue_depth
+from smsgate.store.outbox import outbox_depth
 
 STATES = ("QUEUED", "SENDING", "SUBMITTED", "DELIVERED", "FAILED", "EXPIRED")
-IN_FLIGHT = ("QUEUED", "SENDING", "SUBMITTED")
 FINAL = ("DELIVERED", "FAILED", "EXPIRED")
 MINUTE_MS = 60_000
 # an id's time is taken when the batch is screened, a little before accepted_at is stamped
@@ -286,16 +287,7 @@ def dashboard(db: Db, now: int, minutes: int = 60) -> dict:
     ):
         counts = by_carrier.setdefault(carrier_of(prefix), {})
         counts[state] = counts.get(state, 0) + n
-    queue = dict(db.execute(
-        f"SELECT state, count(*) FROM messages WHERE state IN ({_marks(IN_FLIGHT)}) GROUP BY state",
-        IN_FLIGHT,
-    ).fetchall())
-    held = db.execute(
-        "SELECT count(*) FROM messages WHERE state='QUEUED' AND next_attempt_at>?", (now,)
-    ).fetchone()[0]
-    outbox = dict(db.execute(
-        "SELECT state, count(*) FROM outbox WHERE state IN ('PENDING','FAILED') GROUP BY state"
-    ).fetchall())
+    queue = queue_depth(db, now)
     return {
         "now": now,
         "minutes": [{"t": m * MINUTE_MS, "counts": c} for m, c in sorted(per_minute.items())],
@@ -304,10 +296,10 @@ def dashboard(db: Db, now: int, minutes: int = 60) -> dict:
         "by_channel": [{"name": k, **_rate(v)} for k, v in sorted(by_channel.items())],
         "by_carrier": [{"name": k, **_rate(v)} for k, v in sorted(by_carrier.items())],
         "queue": {
-            "QUEUED (due)": queue.get("QUEUED", 0) - held,
-            "QUEUED (held)": held,
-            "SENDING": queue.get("SENDING", 0),
-            "SUBMITTED": queue.get("SUBMITTED", 0),
+            "QUEUED (due)": queue["due"],
+            "QUEUED (held)": queue["held"],
+            "SENDING": queue["sending"],
+            "SUBMITTED": queue["submitted"],
         },
-        "outbox": {"PENDING": outbox.get("PENDING", 0), "FAILED": outbox.get("FAILED", 0)},
+        "outbox": outbox_depth(db),
     }

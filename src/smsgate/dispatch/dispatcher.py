@@ -23,6 +23,7 @@ from smsgate.dispatch.router import Router
 from smsgate.domain import phone
 from smsgate.domain.errors import EndpointInvalid, ServiceUnavailable
 from smsgate.domain.window import SendWindow
+from smsgate.latency import Latency
 from smsgate.limits.rate import TokenReserve
 from smsgate.smpp.parts import build_parts
 from smsgate.store.binds import new_owner
@@ -100,6 +101,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._in_hand: set[str] = set()  # claimed by this dispatcher, not yet released
         self._stored: asyncio.Future[None] | None = None  # resolves when _inbound is written
+        self.delivery_latency = Latency()  # accepted -> final, for the messages settled here
         for channel in router.channels:
             channel.on_inbound(self._receive)
 
@@ -191,15 +193,22 @@ class Dispatcher:
         """Give up on receipts that did not come within ``receipt_wait_ms`` (EXPIRED,
         NO_RECEIPT), telling subscribers; returns how many."""
         now = now or now_ms()
-        return await self._write(self._expire_unreceipted, now)
+        return len(self._time_settling(await self._write(self._expire_unreceipted, now)))
 
-    def _expire_unreceipted(self, now: int) -> int:
+    def _time_settling(self, finals: list[Final]) -> list[Final]:
+        """(Once their transaction committed.) How long the messages took to settle."""
+        at = now_ms()
+        for f in finals:
+            self.delivery_latency.observe(max(at - f.accepted_at, 0) / 1000)
+        return finals
+
+    def _expire_unreceipted(self, now: int) -> list[Final]:
         with transaction(self._delivery.db):
             finals = self._delivery.expire_unreceipted(now - self.settings.receipt_wait_ms, now)
             self._notify(finals, now)
         if finals:
             log.info("receipts_given_up", extra={"messages": len(finals)})
-        return len(finals)
+        return finals
 
     async def _renew_forever(self) -> None:
         """Keep the lease on messages in hand while a step takes long (a throttling SMSC), so
@@ -314,13 +323,15 @@ class Dispatcher:
         await self._write(self._delivery.retry, m.id, now_ms() + delay, reason[:64])
 
     async def _finish(self, message_id: str, state: str, desc: str, at: int) -> None:
-        await self._write(self._finish_and_notify, message_id, state, desc, at)
+        self._time_settling(await self._write(self._finish_and_notify, message_id, state, desc, at))
 
-    def _finish_and_notify(self, message_id: str, state: str, desc: str, at: int) -> None:
+    def _finish_and_notify(self, message_id: str, state: str, desc: str, at: int) -> list[Final]:
         with transaction(self._delivery.db):
             final = self._delivery.finish(message_id, state, desc, at)
-            if final is not None:
-                self._notify([final], at)
+            if final is None:
+                return []
+            self._notify([final], at)
+        return [final]
 
     # --- receipts and replies ----------------------------------------------------------------
 
@@ -339,7 +350,7 @@ class Dispatcher:
         stored, self._stored = self._stored, None
         if submitted or inbound:
             try:
-                await self._write(self._settle, submitted, inbound)
+                self._time_settling(await self._write(self._settle, submitted, inbound))
             except BaseException as exc:
                 # parts are kept for the next flush (a stored part is never resent); receipts
                 # and replies are refused to the SMSC, which sends them again
@@ -351,7 +362,7 @@ class Dispatcher:
         if stored is not None and not stored.done():
             stored.set_result(None)
 
-    def _settle(self, submitted: list[PartSubmitted], inbound: list[Inbound]) -> None:
+    def _settle(self, submitted: list[PartSubmitted], inbound: list[Inbound]) -> list[Final]:
         """(On the writer.) Record parts, apply receipts (including ones that had arrived before
         their part was recorded) and replies, and queue the events they cause: an event is
         queued exactly when the change it reports is stored."""
@@ -366,6 +377,7 @@ class Dispatcher:
             self._notify(finals, at)
             for reply in (i for i in inbound if not i.is_receipt):
                 self._reply(reply, at)
+        return finals
 
     def _notify(self, finals: list[Final], at: int) -> None:
         events = [(f.project_id, *status_event(f), f.message_id) for f in finals]

@@ -29,12 +29,13 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
 from smsgate.dispatch.channel import ChannelError, Inbound, Submit
+from smsgate.latency import Latency
 from smsgate.smpp import dlr
 from smsgate.smpp.parts import decode_text
 from smsgate.smpp.pdu import (CommandId, Pdu, PduError, Status, Tag, decode, encode, generic_nack,
@@ -130,6 +131,13 @@ class SessionStats:
     mo: int = 0
     reconnects: int = 0  # connection attempts after a lost or failed one
     window_in_use: int = 0  # submits holding a window slot now
+    submit_latency: Latency = field(default_factory=Latency)  # submit_sm -> its response
+
+    def add(self, other: SessionStats) -> None:
+        """Count ``other``'s totals in too (a bind given back keeps its share of a channel's)."""
+        for name in ("submitted", "submit_errors", "receipts", "mo", "reconnects"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.submit_latency.add(other.submit_latency)
 
 
 # --- one connection -----------------------------------------------------------------------------
@@ -574,8 +582,10 @@ class SmppChannel:
         link = self._links.get(self._submit_role)
         if link is None or not self.up:
             raise ChannelError("not bound", transient=True)
+        started = time.perf_counter()
         try:
             resp = await link.request(CommandId.SUBMIT_SM, fields)
+            self.stats.submit_latency.observe(time.perf_counter() - started)
         except TimeoutError:
             raise ChannelError("no submit_sm_resp in time", transient=True) from None
         except LinkLost as exc:
@@ -673,9 +683,9 @@ def _receipt_time(done_date: str, zone: ZoneInfo) -> int:
     return int(datetime.strptime(done_date, fmt).replace(tzinfo=zone).timestamp() * 1000)
 
 
-def _address(pdu: Pdu, field: str, ton_field: str) -> str:
+def _address(pdu: Pdu, name: str, ton_field: str) -> str:
     """An address as given, with '+' when the SMSC says it is international (TON 1)."""
-    address = str(pdu.fields.get(field, ""))
+    address = str(pdu.fields.get(name, ""))
     if pdu.fields.get(ton_field) == 1 and address and not address.startswith("+"):
         return "+" + address
     return address

@@ -34,6 +34,18 @@ _SEVERITY = {"DELIVRD": 0, "EXPIRED": 1, "UNKNOWN": 2, "DELETED": 3, "UNDELIV": 
 Receipt = tuple[str, tuple[str, ...], str, str | None, int]
 
 
+def queue_depth(db: Db, now: int) -> dict[str, int]:
+    """Messages not yet final: queued and due, queued but held (sending window, retry
+    backoff), being sent, waiting for their receipt.  Index-only on ``messages_due``."""
+    counts = dict(db.execute(
+        "SELECT state, count(*) FROM messages WHERE state IN ('QUEUED','SENDING','SUBMITTED')"
+        " GROUP BY state").fetchall())
+    held = db.execute("SELECT count(*) FROM messages WHERE state='QUEUED' AND next_attempt_at>?",
+                      (now,)).fetchone()[0]
+    return {"due": counts.get("QUEUED", 0) - held, "held": held,
+            "sending": counts.get("SENDING", 0), "submitted": counts.get("SUBMITTED", 0)}
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """A message a dispatcher now owns until its lease ends."""
@@ -75,6 +87,7 @@ class Final:
     extend_code: str | None
     submitted_at: int | None
     done_at: int
+    accepted_at: int
 
 
 # The report's status filter: 0 sent without a receipt yet, 1 delivered, 2 failed.
@@ -85,7 +98,7 @@ _REPORT_STATES = {
 }
 _FINAL_COLUMNS = (
     "id, project_id, sign_id, e164, nation_code, state, status_desc, fee_num, extend_code,"
-    " submitted_at, done_at"
+    " submitted_at, done_at, accepted_at"
 )
 _REPORT_COLUMNS = (
     "id, state, sign_id, status_desc, fee_num, extend_code, nation_code, e164, submitted_at,"

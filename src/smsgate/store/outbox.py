@@ -19,6 +19,13 @@ class Pending:
     attempts: int
 
 
+def outbox_depth(db: Db) -> dict[str, int]:
+    """Events waiting to be posted (PENDING) and given up on (FAILED)."""
+    counts = dict(db.execute("SELECT state, count(*) FROM outbox WHERE state IN ('PENDING','FAILED')"
+                             " GROUP BY state").fetchall())
+    return {"PENDING": counts.get("PENDING", 0), "FAILED": counts.get("FAILED", 0)}
+
+
 class OutboxStore:
     def __init__(self, db: Db) -> None:
         self.db = db

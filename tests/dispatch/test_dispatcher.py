@@ -155,6 +155,20 @@ async def test_a_dead_owners_claim_is_taken_over_without_resending_answered_part
     assert state(world, mid) == "SUBMITTED"
 
 
+async def test_a_claimed_message_whose_every_part_was_answered_is_submitted_not_sent_again(world: World) -> None:
+    from smsgate.store.delivery import PartSubmitted
+
+    channel = FakeChannel()
+    [mid] = queue(world, f"周末特惠{UNSUB}")
+    delivery = DeliveryStore(world.store.db)
+    delivery.claim(now_ms(), 10, lease_ms=1_000, owner="dead")
+    delivery.record_parts([PartSubmitted(mid, 1, 1, "fake", "FF01", ("ff01",), now_ms())])
+    # as a store restored from a backup, or an owner's write that lost a race, may leave it
+    world.store.db.execute("UPDATE messages SET state='SENDING', owner='dead', lease_until=0")
+    await dispatcher(world, channel).step()
+    assert channel.sent == [] and state(world, mid) == "SUBMITTED"
+
+
 async def test_a_message_past_its_validity_expires(world: World) -> None:
     OutboxStore(world.store.db).subscribe(world.project_id, [("sms_fail_event", "http://127.0.0.1:9/cb")])
     channel = FakeChannel()
@@ -286,3 +300,31 @@ async def test_a_shared_rate_that_cannot_answer_pauses_sending_and_nothing_goes_
     await run
     destinations = [part.destination for _, part in channel.sent]
     assert sorted(destinations) == sorted(f"86137{i:08d}" for i in range(60))  # once each
+
+
+class GatedChannel(FakeChannel):
+    """Submits wait until the gate opens (an SMSC that stalls)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def submit(self, submit):
+        await self.gate.wait()
+        return await super().submit(submit)
+
+
+async def test_a_worker_that_finds_its_messages_taken_over_sends_none_of_their_other_parts(world: World) -> None:
+    channel = GatedChannel()
+    d = dispatcher(world, channel, lease_ms=300)  # renewed every 0.1 s
+    ids = [m for i in range(5) for m in queue(world, "惠" * 150 + f"{i}{UNSUB}", e164=f"+86136{i:08d}")]
+    run = asyncio.create_task(d.run())
+    await asyncio.sleep(0.2)  # claimed, the first part of each waiting on the SMSC
+    world.store.db.execute("UPDATE messages SET owner='other'")  # taken over meanwhile
+    await asyncio.sleep(0.3)  # the next renewal finds out
+    channel.gate.set()
+    await asyncio.sleep(0.2)
+    d.stop()
+    await run
+    assert len(channel.sent) == 5  # the parts already handed over, and no more
+    assert {world.store.db.execute("SELECT owner FROM messages WHERE id=?", (m,)).fetchone()[0] for m in ids} == {"other"}

@@ -216,12 +216,31 @@ def test_a_lease_is_renewed_only_by_its_owner_and_taken_over_once_it_lapses(stor
     now = now_ms()
     assert [m.id for m in delivery.claim(now, 10, 1_000, owner="a")] == [c.id]
     assert delivery.claim(now + 500, 10, 1_000, owner="b") == []  # still a's
-    assert delivery.renew("a", [c.id], now + 2_000) == 1
+    assert delivery.renew("a", [c.id], now + 2_000) == {c.id}
     assert delivery.claim(now + 1_500, 10, 1_000, owner="b") == []  # renewed: still a's
     assert [m.id for m in delivery.claim(now + 2_001, 10, 1_000, owner="b")] == [c.id]  # a died
-    assert delivery.renew("a", [c.id], now + 9_000) == 0  # a may not take it back
+    assert delivery.renew("a", [c.id], now + 9_000) == set()  # a may not take it back
     # b's step failed half-way (the store was down): b takes its own back at once
     assert [m.id for m in delivery.claim(now + 2_002, 10, 60_000, owner="b")] == [c.id]
+
+
+def test_a_worker_whose_lease_lapsed_cannot_undo_what_the_next_owner_did(store: Store) -> None:
+    pid = store.create_project("p", True, ["promotion"]).id
+    sid = store.create_sign(pid, "签名", SignType.PROMOTIONAL).id
+    c = candidate("+8613800000000", sid)
+    store.commit_batch(pid, "req", "2026-11-25", 10, [c])
+    delivery = DeliveryStore(store.db)
+    now = now_ms()
+    delivery.claim(now, 10, 1_000, owner="a")
+    delivery.claim(now + 1_001, 10, 60_000, owner="b")  # a was held up past its lease
+    delivery.retry(c.id, now, "throttled", owner="a")
+    delivery.hold([c.id], now, owner="a")
+    assert delivery.finish(c.id, "FAILED", "ESME_RINVDSTADR", now, owner="a") is None
+    assert store.db.execute("SELECT state, owner, attempts FROM messages").fetchone() == ("SENDING", "b", 0)
+    final = delivery.finish(c.id, "FAILED", "ESME_RINVDSTADR", now, owner="b")
+    assert final is not None and final.state == "FAILED"
+    delivery.hold([c.id], now, owner="b")  # a final message never goes back to the queue
+    assert store.db.execute("SELECT state FROM messages").fetchone() == ("FAILED",)
 
 
 def test_a_literal_percent_sign_means_the_same_on_both_engines(store: Store) -> None:

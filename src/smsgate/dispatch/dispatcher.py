@@ -170,7 +170,7 @@ class Dispatcher:
         if claimed:
             self._in_hand.difference_update(m.id for m in claimed)
             with contextlib.suppress(Exception):  # else their lease runs out
-                await self._write(self._delivery.hold, [m.id for m in claimed], now_ms())
+                await self._write(self._delivery.hold, [m.id for m in claimed], now_ms(), self.owner)
 
     def stop(self) -> None:
         """Take no new batch; :meth:`run` returns once the one in hand is submitted."""
@@ -217,11 +217,17 @@ class Dispatcher:
         while True:
             await asyncio.sleep(every)
             if self._in_hand:
+                asked = sorted(self._in_hand)
                 try:
-                    await self._write(self._delivery.renew, self.owner, sorted(self._in_hand),
-                                      now_ms() + self.settings.lease_ms)
+                    held = await self._write(self._delivery.renew, self.owner, asked,
+                                             now_ms() + self.settings.lease_ms)
                 except Exception:  # the store is down: the next round tries again
                     log.warning("lease_renewal_failed", exc_info=True)
+                    continue
+                lost = set(asked) - held
+                if lost:  # taken over while this worker was held up: it sends none of them
+                    self._in_hand.difference_update(lost)
+                    log.warning("leases_lost", extra={"messages": len(lost)})
 
     async def step(self, now: int | None = None) -> int:
         """Claim one batch and try every message in it once; returns how many were claimed.
@@ -283,25 +289,30 @@ class Dispatcher:
             else:
                 sendable.append(m)
         for until, ids in held.items():
-            await self._write(self._delivery.hold, ids, until)
+            await self._write(self._delivery.hold, ids, until, self.owner)
         return sendable
 
     async def _send(self, m: Claimed) -> None:
         channel = self._router.pick(m.e164)
         if channel is None:
             if self._router.elsewhere(m.e164):  # another worker holds the binds for it
-                await self._write(self._delivery.hold, [m.id], now_ms() + HAND_OVER_MS)
+                await self._write(self._delivery.hold, [m.id], now_ms() + HAND_OVER_MS, self.owner)
             else:
                 await self._retry(m, "no channel is up for this number")
             return
         # the concatenation reference comes from the message id, so a retry that sends the
         # missing parts uses the same one and the handset can still put the parts together
         parts = build_parts(m.text, reference=int(m.id[-2:], 16))
+        if all(part.index in m.done_parts for part in parts):  # answered under an earlier owner
+            await self._write(self._delivery.mark_submitted, m.id, self.owner)
+            return
         source = channel.source_address(m.extend_src_id)
         try:
             for part in parts:
                 if part.index in m.done_parts:
                     continue
+                if m.id not in self._in_hand:  # its lease lapsed and another worker has it
+                    return
                 rate = self._rates.get(channel.name)
                 if rate is not None:
                     await rate.take()
@@ -320,14 +331,14 @@ class Dispatcher:
 
     async def _retry(self, m: Claimed, reason: str) -> None:
         delay = min(self.settings.first_retry_ms * 2 ** m.attempts, self.settings.max_retry_ms)
-        await self._write(self._delivery.retry, m.id, now_ms() + delay, reason[:64])
+        await self._write(self._delivery.retry, m.id, now_ms() + delay, reason[:64], self.owner)
 
     async def _finish(self, message_id: str, state: str, desc: str, at: int) -> None:
         self._time_settling(await self._write(self._finish_and_notify, message_id, state, desc, at))
 
     def _finish_and_notify(self, message_id: str, state: str, desc: str, at: int) -> list[Final]:
         with transaction(self._delivery.db):
-            final = self._delivery.finish(message_id, state, desc, at)
+            final = self._delivery.finish(message_id, state, desc, at, self.owner)
             if final is None:
                 return []
             self._notify([final], at)

@@ -34,6 +34,15 @@ _SEVERITY = {"DELIVRD": 0, "EXPIRED": 1, "UNKNOWN": 2, "DELETED": 3, "UNDELIV": 
 Receipt = tuple[str, tuple[str, ...], str, str | None, int]
 
 
+def _held(owner: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (and its parameters) for a dispatcher's write: the message is still
+    SENDING under ``owner``, since a worker whose lease lapsed must not undo what the next
+    owner did; without an owner (tools, tests), any message not yet final."""
+    if owner is None:
+        return "state IN ('QUEUED','SENDING','SUBMITTED')", ()
+    return "state='SENDING' AND owner=?", (owner,)
+
+
 def queue_depth(db: Db, now: int) -> dict[str, int]:
     """Messages not yet final: queued and due, queued but held (sending window, retry
     backoff), being sent, waiting for their receipt.  Index-only on ``messages_due``."""
@@ -186,17 +195,24 @@ class DeliveryStore:
             ).fetchall()
         return rows
 
-    def renew(self, owner: str, ids: Sequence[str], until: int) -> int:
-        """Extend the lease on messages ``owner`` still holds; returns how many it still holds
-        (a message whose lease had lapsed and was taken over is not renewed)."""
-        if not ids:
-            return 0
+    def renew(self, owner: str, ids: Sequence[str], until: int) -> set[str]:
+        """Extend the lease on messages ``owner`` still holds; returns those it still holds (a
+        message whose lease had lapsed and was taken over, or that is no longer SENDING, is
+        not renewed, and its old owner must not send it)."""
+        held: set[str] = set()
         with _transaction(self.db):
-            cur = self.db.executemany(
-                "UPDATE messages SET lease_until=? WHERE id=? AND state='SENDING' AND owner=?",
-                [(until, i, owner) for i in ids],
-            )
-        return cur.rowcount
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(
+                    f"UPDATE messages SET lease_until=? WHERE id IN ({marks}) AND state='SENDING' AND owner=?",
+                    (until, *chunk, owner),
+                )
+                held.update(r[0] for r in self.db.execute(
+                    f"SELECT id FROM messages WHERE id IN ({marks}) AND state='SENDING' AND owner=?",
+                    (*chunk, owner),
+                ))
+        return held
 
     def _done_parts(self, ids: list[str]) -> dict[str, set[int]]:
         marks = ",".join("?" * len(ids))
@@ -209,21 +225,37 @@ class DeliveryStore:
             done.setdefault(message_id, set()).add(idx)
         return done
 
-    def hold(self, ids: Iterable[str], until: int) -> None:
-        """Back to QUEUED until ``until`` (the sending window is closed): not an attempt."""
+    def hold(self, ids: Iterable[str], until: int, owner: str | None = None) -> None:
+        """Back to QUEUED until ``until`` (the sending window is closed, a claim given back):
+        not an attempt.  With ``owner``, only messages that owner still holds: a worker whose
+        lease lapsed must not undo what the next owner did."""
+        held, params = _held(owner)
         with _transaction(self.db):
             self.db.executemany(
                 "UPDATE messages SET state='QUEUED', next_attempt_at=?, lease_until=NULL, owner=NULL"
-                " WHERE id=?",
-                [(until, i) for i in ids],
+                f" WHERE id=? AND {held}",
+                [(until, i, *params) for i in ids],
             )
 
-    def retry(self, message_id: str, at: int, reason: str) -> None:
+    def retry(self, message_id: str, at: int, reason: str, owner: str | None = None) -> None:
+        held, params = _held(owner)
         with _transaction(self.db):
             self.db.execute(
                 "UPDATE messages SET state='QUEUED', next_attempt_at=?, lease_until=NULL, owner=NULL,"
-                " attempts=attempts+1, status_desc=? WHERE id=? AND state='SENDING'",
-                (at, reason, message_id),
+                f" attempts=attempts+1, status_desc=? WHERE id=? AND {held}",
+                (at, reason, message_id, *params),
+            )
+
+    def mark_submitted(self, message_id: str, owner: str | None = None) -> None:
+        """A claimed message whose every part had been answered already (by an owner that lost
+        its lease before it could say so): SUBMITTED, waiting for its receipts."""
+        held, params = _held(owner)
+        with _transaction(self.db):
+            self.db.execute(
+                "UPDATE messages SET state='SUBMITTED', lease_until=NULL, owner=NULL, submitted_at="
+                "(SELECT max(submitted_at) FROM message_parts WHERE message_id=?)"
+                f" WHERE id=? AND {held}",
+                (message_id, message_id, *params),
             )
 
     def record_parts(self, parts: Sequence[PartSubmitted]) -> None:
@@ -284,15 +316,18 @@ class DeliveryStore:
                 [(EXPIRED, NO_RECEIPT, now, i) for i in ids])
             return self._finals(ids)
 
-    def finish(self, message_id: str, state: str, status_desc: str, at: int) -> Final | None:
-        """Put a message in a final state without a receipt (refused by the SMSC, expired)."""
+    def finish(self, message_id: str, state: str, status_desc: str, at: int,
+               owner: str | None = None) -> Final | None:
+        """Put a message in a final state without a receipt (refused by the SMSC, expired);
+        with ``owner``, only if that owner still holds it."""
+        held, params = _held(owner)
         with _transaction(self.db):
-            self.db.execute(
+            cur = self.db.execute(
                 "UPDATE messages SET state=?, status_desc=?, done_at=?, lease_until=NULL, owner=NULL"
-                " WHERE id=? AND state IN ('QUEUED','SENDING','SUBMITTED')",
-                (state, status_desc, at, message_id),
+                f" WHERE id=? AND {held}",
+                (state, status_desc, at, message_id, *params),
             )
-            return self._final(message_id)
+            return self._final(message_id) if cur.rowcount else None
 
     def apply_receipts(self, receipts: Sequence[Receipt], now: int) -> list[Final]:
         """Receipts as (channel, id keys, stat, err, done_at).  Returns the messages that became

@@ -71,9 +71,10 @@ class Cluster:
         self.processes: list[subprocess.Popen] = []
         self.apis: list[tuple[subprocess.Popen, str]] = []
         self.workers: list[subprocess.Popen] = []
-        self.sim_port = free_port()
+        self.sim_port, self.control_port = free_port(), free_port()
         self.sim = self._spawn("sim", "smsc-sim", "--port", str(self.sim_port), "--record", str(self.record),
-                               "--receipt-delay-ms", "100", "--control-port", str(free_port()), *self.sim_args)
+                               "--receipt-delay-ms", "100", "--control-port", str(self.control_port),
+                               *self.sim_args)
         self.channels = self.root / "channels.toml"
         self.write_channels(self.sim_port)
         wait_until(lambda: _port_open(self.sim_port), 30, "the simulator listens")
@@ -90,9 +91,9 @@ class Cluster:
 
     # --- processes -------------------------------------------------------------------------
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.root / f"{name}-{len(self.processes)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen([sys.executable, "-m", "smsgate", *args], env=self.env,
+        process = subprocess.Popen([sys.executable, "-m", "smsgate", *args], env={**self.env, **(env or {})},
                                    stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(process)
         return process
@@ -121,9 +122,9 @@ class Cluster:
         self.apis.append((process, url))
         return url
 
-    def start_worker(self, *args: str, wait: bool = True) -> subprocess.Popen:
+    def start_worker(self, *args: str, wait: bool = True, env: dict[str, str] | None = None) -> subprocess.Popen:
         """A worker; by default, once it says it is alive in the store (it has connected)."""
-        process = self._spawn("worker", "worker", "--channels", str(self.channels), *args)
+        process = self._spawn("worker", "worker", "--channels", str(self.channels), *args, env=env)
         self.workers.append(process)
 
         def alive() -> bool:
@@ -168,6 +169,12 @@ class Cluster:
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with psycopg.connect(self.schema.url, autocommit=True) as db:
             return db.execute(sql, params).fetchall()
+
+    def smpp_sessions(self) -> int:
+        """Binds the simulator has open now."""
+        from smsgate.smsc.control import request
+
+        return int(request(self.control_port, {"op": "stats"})["sessions"])
 
     def states(self) -> Counter:
         return Counter(dict(self.query("SELECT state, count(*) FROM messages GROUP BY state")))

@@ -36,6 +36,7 @@ from smsgate.store.outbox import OutboxStore
 log = logging.getLogger("smsgate.worker")
 
 SHUTDOWN_GRACE_S = 10.0
+BIND_MARGIN_S = 1.0  # a bind is dropped this long before its lease could lapse
 
 
 class Worker:
@@ -48,7 +49,7 @@ class Worker:
         self._slots: dict[tuple[str, int], SmppChannel] = {}  # bind slots this worker holds
         self._retired: dict[str, SessionStats] = {}  # counts of binds given back, by channel
         self._leases = BindLeases(state.writer.db, self.owner)
-        self._leases_ok_at = 0.0
+        self._leases_until = 0.0  # (monotonic) until when the store surely has our bind leases
         self._bind_lease_ms = state.settings.bind_lease_ms  # a dead worker's binds lapse then
         self.dispatcher: Dispatcher | None = None
         self._poster: Poster | None = None
@@ -106,7 +107,7 @@ class Worker:
     async def _acquire(self) -> list[tuple[SmppChannel, list[str], tuple[str, int]]]:
         """Lease free bind slots of the configured channels up to this worker's share (a new
         channel per slot), and hand back what is over the share once more workers run."""
-        now = _now_ms()
+        now, asked_at = _now_ms(), time.monotonic()
         workers = await self.state.write(self._leases.heartbeat, now, self._bind_lease_ms)
         granted: list[tuple[SmppConfig, list[str], int]] = []
         new = []
@@ -127,7 +128,7 @@ class Worker:
                 self._slots[(config.name, slot)] = channel
                 self.channels.append(channel)
                 new.append((channel, prefixes, (config.name, slot)))
-        self._leases_ok_at = time.monotonic()
+        self._leases_until = asked_at + self._bind_lease_ms / 1000
         if new:
             log.info("binds_acquired", extra={"slots": [slot for *_, slot in new]})
         return new
@@ -138,20 +139,26 @@ class Worker:
                 if sum(1 for name, _ in self._slots if name == config.name) < config.binds]
 
     async def _keep_binds(self) -> None:
-        """Renew this worker's bind leases; drop a bind whose lease another worker took, or all
-        of them when the store has not confirmed them for most of a lease; take over slots
-        that fell free (a worker died or stopped)."""
+        """Renew this worker's bind leases; drop a bind whose lease another worker took; take
+        over slots that fell free (a worker died or stopped).  A renewal that fails or hangs
+        (a store that does not answer) counts as unconfirmed, and every bind is dropped while
+        the lease the store last confirmed still holds, before another worker may take it:
+        a slot never has two binds."""
         assert self.dispatcher is not None
+        every = self._bind_lease_ms / 5000  # a renewal's round, and how long it may take
         while True:
-            await asyncio.sleep(self._bind_lease_ms / 3000)
+            await asyncio.sleep(every)
+            asked_at = time.monotonic()
             try:
-                held = set(await self.state.write(self._leases.renew, _now_ms(), self._bind_lease_ms))
-                self._leases_ok_at = time.monotonic()
-            except Exception:
-                log.warning("bind_lease_renewal_failed", exc_info=True)
-                if time.monotonic() - self._leases_ok_at > 0.8 * self._bind_lease_ms / 1000:
-                    for slot in list(self._slots):  # unconfirmed too long: another may bind
-                        await self._drop(slot, reason="lease unconfirmed")
+                renewal = self.state.write(self._leases.renew, _now_ms(), self._bind_lease_ms)
+                held = set(await asyncio.wait_for(renewal, every))
+                self._leases_until = asked_at + self._bind_lease_ms / 1000
+            except Exception as exc:
+                log.warning("bind_lease_renewal_failed", extra={"error": repr(exc)})
+                # the next round could confirm too late: unbind now, while the lease holds
+                if time.monotonic() + 2 * every + BIND_MARGIN_S > self._leases_until:
+                    await asyncio.gather(*(self._drop(slot, reason="lease unconfirmed")
+                                           for slot in list(self._slots)))
                 continue
             for slot in [s for s in self._slots if s not in held]:  # another worker took it
                 await self._drop(slot)

@@ -208,6 +208,26 @@ def test_redis_down_fails_closed_on_caps_and_channel_rates_and_then_all_goes_onc
     assert all(w.poll() is None for w in cluster.workers)
 
 
+def test_a_worker_whose_store_hangs_unbinds_before_another_takes_its_slot(cluster_factory) -> None:
+    """The store stops answering one worker (a hung connection, not a refused one): it must
+    give its bind up while its lease still holds, so the SMSC never sees two binds for one
+    slot, and the standby takes the slot over."""
+    cluster = cluster_factory(env_extra=FAST_LEASES, binds=1)
+    with FaultProxy("127.0.0.1", 5432) as proxy:
+        held_up = cluster.start_worker(env={"SMSGATE_DATABASE_URL": proxy.url(cluster.database_url)})
+        standby = cluster.start_worker()
+        assert cluster.smpp_sessions() == 1
+        proxy.stall()
+        most, deadline = 0, time.monotonic() + 12  # four bind leases
+        while time.monotonic() < deadline:
+            most = max(most, cluster.smpp_sessions())
+            time.sleep(0.05)
+        [(owner,)] = cluster.query("SELECT owner FROM bind_leases WHERE channel='sim'")
+        proxy.restore()
+    assert most == 1  # one bind at every moment ...
+    assert owner.split(":")[1] == str(standby.pid) and held_up.poll() is None  # ... the standby's now
+
+
 def test_sigterm_stops_a_worker_promptly_and_hands_its_binds_over(cluster_factory) -> None:
     cluster = cluster_factory(env_extra=FAST_LEASES, binds=1, sim_args=("--latency-ms", "2"))
     url = cluster.start_api()

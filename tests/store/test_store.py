@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,44 +17,12 @@ from smsgate.store.core import Store
 from smsgate.store.db import PgDb, SqliteDb
 from smsgate.store.delivery import DeliveryStore
 from smsgate.store.migrations import MIGRATIONS
-from tests.services import PgSchema
+from tests.store.conftest import Opener
 
-Opener = Callable[[], Store]
 
 
 def candidate(e164: str, sign_id: str, text: str = "t") -> NewMessage:
     return NewMessage(new_message_id(now_ms()), sign_id, e164, "+86", text, 1, None, None)
-
-
-@pytest.fixture
-def opener(tmp_path: Path, both_backends: str) -> Iterator[Opener]:
-    """Opens a new connection to one database of the engine under test."""
-    opened: list[Store] = []
-    if both_backends == "sqlite":
-        path = tmp_path / "s.sqlite3"
-
-        def open_sqlite() -> Store:
-            opened.append(sqlite.SqliteStore(path, "NORMAL"))
-            return opened[-1]
-
-        yield open_sqlite
-    else:
-        schema = PgSchema()
-
-        def open_pg() -> Store:
-            opened.append(postgres.PostgresStore(schema.url))
-            return opened[-1]
-
-        yield open_pg
-    for store in opened:
-        store.close()
-    if both_backends != "sqlite":
-        schema.drop()
-
-
-@pytest.fixture
-def store(opener: Opener) -> Store:
-    return opener()
 
 
 def test_reopening_keeps_data(opener: Opener) -> None:

@@ -15,16 +15,27 @@ from collections.abc import Sequence
 from smsgate.store.db import Db, transaction
 
 
+def _machine() -> str:
+    """This host, and on Linux its PID namespace: containers that share a hostname but not a
+    process table must not judge each other's processes dead."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        namespace = ""
+    host = socket.gethostname().replace(":", "_")
+    return f"{host}~{namespace}" if namespace.isdigit() else host
+
+
 def new_owner() -> str:
     """``host:pid:random``: unique per process start, and telling whose process it was."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_machine()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _dead_here(owner: str) -> bool:
-    """True if ``owner`` was a process on this host that no longer runs."""
+    """True if ``owner`` was a process of this host (and PID namespace) that no longer runs."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != _machine() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():

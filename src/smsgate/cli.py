@@ -12,6 +12,7 @@ import sys
 import time
 from enum import Enum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Optional
 
 import typer
@@ -189,14 +190,23 @@ def api(
 def _run_http(settings: Settings, access_log: bool) -> None:
     import uvicorn
 
-    from smsgate import logs
+    from smsgate import logs, shutdown
     from smsgate.api.app import create_app
 
     logs.setup(os.environ.get("SMSGATE_LOG_LEVEL", "info"))
 
+    class Server(uvicorn.Server):
+        """uvicorn's, with the stop bounded (``smsgate.shutdown``) and a clean stop exiting 0,
+        as ``smsgate worker`` does, instead of uvicorn re-raising the signal at the end."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            shutdown.arm(settings.stop_timeout_s)
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
     role = "serving" if settings.deliver else "serving the API only"
     typer.echo(f"smsgate: {role} on http://{settings.host}:{settings.port} ({_store_name(settings)})")
-    uvicorn.run(
+    Server(uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -205,7 +215,7 @@ def _run_http(settings: Settings, access_log: bool) -> None:
         access_log=access_log,
         log_config=None,  # keep our JSON handler
         timeout_graceful_shutdown=10,
-    )
+    )).run()
 
 
 # --- projects --------------------------------------------------------------------------------
@@ -462,4 +472,7 @@ def main() -> None:
     except driver_errors() as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         typer.echo(f"smsgate: error: the store is unavailable: {first_line}", err=True)
+        sys.exit(1)
+    except (ValueError, OSError) as exc:  # a bad setting or path: say which, no traceback
+        typer.echo(f"smsgate: error: {exc}", err=True)
         sys.exit(1)

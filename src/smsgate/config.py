@@ -53,6 +53,13 @@ class Settings:
     #: are taken over after this); and the same for its SMPP bind slots
     lease_ms: int = 60_000
     bind_lease_ms: int = 15_000
+    #: on SIGTERM the process stops in order within this long, or ends itself (smsgate.shutdown)
+    stop_timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        url = self.database_url
+        if url and not self.is_postgres and not url.startswith("sqlite:///"):
+            raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
 
     @property
     def is_postgres(self) -> bool:
@@ -62,10 +69,6 @@ class Settings:
     def sqlite_path(self) -> Path:
         url = self.database_url
         if url:
-            if not url.startswith("sqlite:///"):
-                raise ValueError(
-                    f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://..."
-                )
             return Path(url.removeprefix("sqlite:///"))
         return self.data_dir / "smsgate.sqlite3"
 
@@ -81,7 +84,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Build from ``SMSGATE_*`` variables; explicit (non-None) overrides win."""
+        """Build from ``SMSGATE_*`` variables; explicit (non-None) overrides win, and an explicit
+        ``data_dir`` without a ``database_url`` means the SQLite store there, whatever
+        ``SMSGATE_DATABASE_URL`` says."""
         env = os.environ
         base = cls()
         values: dict[str, object] = {
@@ -99,7 +104,10 @@ class Settings:
             "project_rate": float(env.get("SMSGATE_PROJECT_RATE") or 0),
             "lease_ms": _env_int("SMSGATE_LEASE_MS", base.lease_ms),
             "bind_lease_ms": _env_int("SMSGATE_BIND_LEASE_MS", base.bind_lease_ms),
+            "stop_timeout_s": float(env.get("SMSGATE_STOP_TIMEOUT") or base.stop_timeout_s),
         }
+        if overrides.get("data_dir") is not None and overrides.get("database_url") is None:
+            values["database_url"] = None
         values.update({k: v for k, v in overrides.items() if v is not None})
         for key in ("data_dir", "channels_file"):
             if isinstance(values[key], str):

@@ -17,6 +17,7 @@ import socket
 import time
 from typing import Any
 
+from smsgate import shutdown
 from smsgate.api.state import AppState
 from smsgate.callbacks.poster import Poster
 from smsgate.dispatch.config import load_channels
@@ -35,7 +36,8 @@ from smsgate.store.outbox import OutboxStore
 
 log = logging.getLogger("smsgate.worker")
 
-SHUTDOWN_GRACE_S = 10.0
+GRACE_SHARE = 3  # the batch in hand may take a third of SMSGATE_STOP_TIMEOUT (10 s) to finish
+STORE_WAIT_S = 2.0  # for each store write while stopping
 BIND_MARGIN_S = 1.0  # a bind is dropped this long before its lease could lapse
 
 
@@ -198,24 +200,33 @@ class Worker:
         return self._secrets[project_id]
 
     async def close(self) -> None:
-        """Stop taking work, finish and write what is in hand (bounded), unbind, stop the
-        simulator.  A message still in hand after the grace period keeps its lease and is
-        taken over when the lease ends."""
+        """Stop taking work; finish the batch in hand (up to the grace period); past it, send
+        no more parts but wait for the answers of those sent (a part whose answer is dropped
+        would be sent again), and queue the rest again for other workers; unbind, give the
+        bind slots back, stop the simulator.  Each step is bounded, so a store that stopped
+        answering cannot hold the stop (see ``smsgate.shutdown``)."""
         if self.dispatcher is not None:
             self.dispatcher.stop()
         pending: set[asyncio.Task] = set()
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks[:1], timeout=SHUTDOWN_GRACE_S)
+            grace = self.state.settings.stop_timeout_s / GRACE_SHARE
+            _, pending = await asyncio.wait(self._tasks[:1], timeout=grace)
+        if pending:  # a slow SMSC: what is not yet sent goes back to the queue
+            for channel in self.channels:
+                channel.stop_submitting()
+            timeout = max((c.config.response_timeout for c in self.channels), default=0) + STORE_WAIT_S
+            _, pending = await asyncio.wait(pending, timeout=timeout)
         for task in [*pending, *self._tasks[1:]]:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for channel in self.channels:
-            await channel.close()
+        if self._tasks:
+            done, _ = await asyncio.wait(self._tasks, timeout=STORE_WAIT_S)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("worker_task_failed", exc_info=task.exception())
+        await asyncio.gather(*(channel.close() for channel in self.channels))
         if self._slots:
             with contextlib.suppress(Exception):  # unreleased slots lapse by themselves
-                await self.state.write(self._leases.release)
+                await asyncio.wait_for(self.state.write(self._leases.release), STORE_WAIT_S)
         if self._poster is not None:
             await self._poster.close()
         if self._control is not None:
@@ -252,6 +263,7 @@ async def run(settings: Settings, metrics_port: int | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    shutdown.arm_on_signals(settings.stop_timeout_s)  # the stop is bounded even when the store hangs
     await worker.start()
     exporter = _serve_metrics(state, settings.host, metrics_port) if metrics_port else None
     log.info("worker_started", extra={"owner": worker.owner, "binds": len(worker.channels)})

@@ -29,6 +29,14 @@ class ChannelError(Exception):
         self.status = status
 
 
+class ChannelStopping(ChannelError):
+    """The channel is stopping (the worker shuts down) and this part was not sent: the
+    message goes back to the queue for another worker, which is not an attempt."""
+
+    def __init__(self) -> None:
+        super().__init__("the channel is stopping", transient=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
     """A deliver_sm the SMSC sent us: a delivery receipt or a mobile-originated reply."""

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from smsgate.callbacks.events import reply_event, status_event
-from smsgate.dispatch.channel import Channel, ChannelError, Inbound, Submit
+from smsgate.dispatch.channel import Channel, ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.dispatch.router import Router
 from smsgate.domain import phone
 from smsgate.domain.errors import EndpointInvalid, ServiceUnavailable
@@ -100,6 +100,7 @@ class Dispatcher:
         self._submitted: list[PartSubmitted] = []
         self._stopping = asyncio.Event()
         self._in_hand: set[str] = set()  # claimed by this dispatcher, not yet released
+        self._given_back: list[str] = []  # not sent because the channel is stopping
         self._stored: asyncio.Future[None] | None = None  # resolves when _inbound is written
         self.delivery_latency = Latency()  # accepted -> final, for the messages settled here
         for channel in router.channels:
@@ -259,6 +260,10 @@ class Dispatcher:
             failure = next((r for r in results if isinstance(r, BaseException)), None)
             if failure is not None:
                 raise failure
+            given_back, self._given_back = self._given_back, []
+            if given_back:  # queued again now, their answered parts stored first
+                await self.flush()
+                await self._write(self._delivery.hold, given_back, now_ms(), self.owner)
         finally:
             self._in_hand.difference_update(m.id for m in claimed)
 
@@ -323,6 +328,8 @@ class Dispatcher:
                     PartSubmitted(m.id, part.index, part.total, channel.name, carrier_id,
                                   channel.id_keys(carrier_id), now_ms())
                 )
+        except ChannelStopping:
+            self._given_back.append(m.id)
         except ChannelError as exc:
             if exc.transient:
                 await self._retry(m, exc.reason)

@@ -34,7 +34,7 @@ from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from smsgate.dispatch.channel import ChannelError, Inbound, Submit
+from smsgate.dispatch.channel import ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.latency import Latency
 from smsgate.smpp import dlr
 from smsgate.smpp.parts import decode_text
@@ -458,6 +458,7 @@ class SmppChannel:
         self._bucket = TokenBucket(config.tps)
         self._pause = Pause(config.throttle_backoff, config.throttle_backoff_max)
         self._zone = ZoneInfo(config.receipt_tz)
+        self._stopping = False  # see stop_submitting
 
     # --- lifecycle ---
 
@@ -545,8 +546,15 @@ class SmppChannel:
         async with self._window_slot():
             await self._pause.wait()
             await self._bucket.acquire()
+            if self._stopping:  # waited for a slot while the worker began to stop
+                raise ChannelStopping()
             resp = await self._exchange(fields)
         return self._outcome(resp)
+
+    def stop_submitting(self) -> None:
+        """Submits not yet sent raise :class:`ChannelStopping` from now on; those sent still
+        get their submit_sm_resp (a part whose answer is dropped would be sent twice)."""
+        self._stopping = True
 
     @contextlib.asynccontextmanager
     async def _window_slot(self) -> AsyncIterator[None]:

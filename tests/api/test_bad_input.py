@@ -92,6 +92,18 @@ def test_absurd_strings_are_refused_per_item_and_echo_is_bounded(client: TestCli
     assert "message_id" in results[3]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_nul_character_refuses_its_item_only_on_either_engine(client: TestClient, world: World) -> None:
+    items = [item("13800138000", text="双十一\x00全场五折，拒收请回复R", sign_id=world.sign_id),
+             item("13800138001", sign_id=world.sign_id, extend_code="a\x00b"),
+             item("13800138002", sign_id=world.sign_id)]
+    r = client.post(world.promotion_path, json={"sms_message": items})
+    assert r.status_code == 200, r.text
+    results = r.json()["result"]
+    assert [x.get("code") for x in results] == ["SMN.0009", "SMN.0231", None]
+    assert "NUL" in results[0]["message"] and world.store.count_messages() == 1
+
+
 def test_unknown_route_and_method(client: TestClient, world: World) -> None:
     assert_refused(client.get("/v2/nope"), 404, "APIGW.0101")
     assert_refused(client.get(world.promotion_path), 405, "APIGW.0101")

@@ -113,7 +113,7 @@ def _extend_src_id(value: str | None) -> str | None:
 def _extend_code(value: str | None) -> str | None:
     if not value:
         return None
-    if len(value.encode("utf-8")) > MAX_EXTEND_CODE_BYTES:
+    if len(value.encode("utf-8")) > MAX_EXTEND_CODE_BYTES or "\x00" in value:
         raise errors.ExtendCodeInvalid()
     return value
 
@@ -193,6 +193,8 @@ def _check_text(text: str, lexicon: Lexicon) -> None:
             f"Parameter: message is {len(text)} characters long, signature included;"
             f" at most {MAX_MESSAGE_CHARS} are allowed."
         )
+    if "\x00" in text:  # no SMS carries it, and PostgreSQL cannot store it
+        raise errors.MessageInvalid("Parameter: message contains a NUL character (U+0000).")
     if not unsubscribe.has_unsubscribe(text):
         raise errors.UnsubscribeMissing()
     word = lexicon.find(text)

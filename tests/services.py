@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -32,13 +33,18 @@ def require(name: str, host: str, port: int) -> None:
     pytest.skip(reason)
 
 
+def _address(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
 def require_postgres() -> str:
-    require("PostgreSQL", "127.0.0.1", 5432)
+    require("PostgreSQL", *_address(POSTGRES_URL, 5432))
     return POSTGRES_URL
 
 
 def require_redis() -> str:
-    require("Redis", "127.0.0.1", 6379)
+    require("Redis", *_address(REDIS_URL, 6379))
     return REDIS_URL
 
 

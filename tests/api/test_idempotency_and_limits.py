@@ -110,3 +110,15 @@ def test_redis_down_fails_closed_with_503_and_recovers(redis_world: tuple[World,
         proxy.restore()
         assert post(client, world, items(world, 1, first=100)).status_code == 200
     assert world.store.count_messages() == 2
+
+
+def test_healthz_says_redis_is_down_and_is_not_ready_then(redis_world: tuple[World, FaultProxy]) -> None:
+    world, proxy = redis_world
+    with TestClient(create_app(world.settings)) as client:
+        r = client.get("/healthz")
+        assert (r.status_code, r.json()) == (200, {"status": "ok", "store": "ok", "redis": "ok"})
+        proxy.cut()
+        r = client.get("/healthz")
+        assert (r.status_code, r.json()["redis"], r.json()["store"]) == (503, "down", "ok")
+        proxy.restore()
+        assert client.get("/healthz").status_code == 200

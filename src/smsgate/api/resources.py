@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import time
 from datetime import UTC, datetime
 
@@ -87,5 +89,9 @@ async def health(request: Request) -> JsonResponse:
         store_ok = state.reader.ping()
     except Exception:  # any driver failure means the store is down, which is what we report
         store_ok = False
-    body = Health(status="ok" if store_ok else "degraded", store="ok" if store_ok else "down")
-    return JsonResponse(body, status_code=200 if store_ok else 503)
+    # the caps fail closed without Redis, so no batch can be accepted: not ready either
+    redis_ok = None if state.caps is None else await asyncio.to_thread(state.caps.ping)
+    ok = store_ok and redis_ok is not False
+    body = Health(status="ok" if ok else "degraded", store="ok" if store_ok else "down",
+                  redis=None if redis_ok is None else "ok" if redis_ok else "down")
+    return JsonResponse(body, status_code=200 if ok else 503)

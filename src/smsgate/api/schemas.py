@@ -133,9 +133,10 @@ class TokenResponse(msgspec.Struct):
     token: TokenInfo
 
 
-class Health(msgspec.Struct):
+class Health(msgspec.Struct, omit_defaults=True):
     status: str
     store: str
+    redis: str | None = None  # only when the service uses Redis
 
 
 class ReportItem(msgspec.Struct):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+import redis
+
 from smsgate.limits._redis import TIMEOUT, connect, unavailable_as_503
 
 __all__ = ["Caps", "RedisCaps"]
@@ -63,6 +65,10 @@ class Caps(Protocol):
 
     def peek(self, project_id: str, day: str, numbers: Iterable[str]) -> dict[str, int]:
         """Each number's count for the day, reserving nothing (the dry run)."""
+        ...
+
+    def ping(self) -> bool:
+        """Whether the counters can be reached now (for /healthz)."""
         ...
 
 
@@ -120,6 +126,12 @@ class RedisCaps:
         with unavailable_as_503("frequency caps"):
             values = self._redis.mget([self.key(project_id, day, e164) for e164 in numbers])
         return {e164: int(v or 0) for e164, v in zip(numbers, values)}
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
 
     def close(self) -> None:
         self._redis.close()

@@ -28,10 +28,21 @@ def test_status_shows_a_message_and_its_parts(world: World) -> None:
     out = json.loads(smsgate("status", ids[0], "--json", data_dir=world.settings.data_dir).stdout)
     assert (out["state"], out["status_desc"]) == ("DELIVERED", "DELIVRD")
     assert out["parts"][0]["carrier_id"] == "A1" and out["parts"][0]["stat"] == "DELIVRD"
-    human = smsgate("status", ids[0], data_dir=world.settings.data_dir).stdout
+    human = smsgate("status", ids[0].upper(), data_dir=world.settings.data_dir).stdout  # a copied id
     assert "DELIVERED" in human and "A1" in human
+    assert "+86138****8000" in human and "13800138000" not in human and "None" not in human
     missing = smsgate("status", "f" * 32, data_dir=world.settings.data_dir, check=False)
     assert missing.returncode != 0 and "SMN.0102" in missing.stderr
+
+
+def test_a_mistyped_data_dir_is_an_error_not_a_new_empty_store(world: World, tmp_path) -> None:
+    nowhere = tmp_path / "typo"
+    for args in (("status", "f" * 32), ("report",)):
+        done = smsgate(*args, data_dir=nowhere, check=False)
+        assert done.returncode == 1 and "no store at" in done.stderr and "Traceback" not in done.stderr
+    assert not nowhere.exists()
+    far = smsgate("report", "--since", "99999999999d", data_dir=world.settings.data_dir, check=False)
+    assert far.returncode == 0, far.stderr  # from the beginning of time
 
 
 def test_report_counts_by_state_and_masks_numbers(world: World) -> None:

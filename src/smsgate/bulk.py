@@ -87,10 +87,12 @@ class Source:
     sha256: str  # of the file's bytes
     rows: list[Row]
 
-    def idempotency_key(self, first_row: int) -> str:
-        """Names one batch of this file, the same on every run: a retried batch is answered
-        with the stored response instead of being sent twice."""
-        return f"{self.sha256[:16]}-{first_row}"
+    def idempotency_key(self, first_row: int, project: str, sign: str) -> str:
+        """Names one batch of this file sent to this project with this signature, the same on
+        every run: a retried batch is answered with the stored response instead of being sent
+        twice (and the file sent with another signature is another request)."""
+        scope = hashlib.sha256(f"{project}/{sign}".encode()).hexdigest()[:8]
+        return f"{self.sha256[:16]}-{scope}-{first_row}"
 
 
 def read_source(path: Path) -> Source:

@@ -32,7 +32,11 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _store(data_dir: Path | None, database_url: str | None) -> Store:
+    """The store to read; a SQLite file that is not there is an error (a mistyped --data-dir),
+    not a new empty store."""
     settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    if not settings.is_postgres and not settings.sqlite_path.is_file():
+        raise FileNotFoundError(f"no store at {settings.sqlite_path}: check --data-dir or --database-url")
     return open_store(settings)
 
 
@@ -45,6 +49,7 @@ def status(
 ) -> None:
     """One message: its state, times, and each part's carrier id and receipt."""
     store = _store(data_dir, database_url)
+    message_id = message_id.strip().lower()  # ids are lower-case hex; a copy may not be
     message = store.message(message_id)
     if message is None:
         raise errors.MessageNotFound(f"No message {message_id}.")
@@ -58,12 +63,16 @@ def status(
         typer.echo(json.dumps({**message, "parts": [dict(zip(keys, p)) for p in parts]}, ensure_ascii=False))
         return
     table = Table(title=f"message {message_id}", show_header=False)
+    shown = {**message, "e164": mask_number(message["e164"])}  # as report and the logs show it
     for key in ("project_id", "sign_id", "e164", "state", "status_desc", "fee_num", "attempts", "channel"):
-        table.add_row(key, str(message[key]))
+        table.add_row(key, "-" if shown[key] is None else str(shown[key]))
+    if message["state"] == "QUEUED":  # held for the window, or waiting to retry
+        table.add_row("next attempt", _time(message["next_attempt_at"]))
     for key in ("accepted_at", "submitted_at", "done_at"):
         table.add_row(key, _time(message[key]))
     for idx, total, carrier_id, stat, err, _, done_at in parts:
-        table.add_row(f"part {idx}/{total}", f"{carrier_id} {stat or 'waiting'} {err or ''} {_time(done_at)}")
+        table.add_row(f"part {idx}/{total}",
+                      f"{carrier_id or '-'} {stat or 'waiting'} {err or ''} {_time(done_at)}".strip())
     _console().print(table)
 
 
@@ -79,7 +88,7 @@ def report(
     match = _SINCE.fullmatch(since.strip())
     if match is None:
         raise errors.BadRequest(f"--since {since!r} is invalid: use e.g. 30m, 1h or 2d")
-    start = int(time.time() * 1000) - int(match.group(1)) * _UNIT_MS[match.group(2)]
+    start = max(int(time.time() * 1000) - int(match.group(1)) * _UNIT_MS[match.group(2)], 0)
     where, params = "accepted_at>=?", [start]
     if project:
         where, params = where + " AND project_id=?", [start, project]

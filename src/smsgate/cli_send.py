@@ -11,8 +11,8 @@ appends the rest.
 
 Between the server's commit and the journal's line there is still a gap: a run that dies there
 sends that batch again on the rerun.  Every batch therefore carries ``X-Idempotency-Key:
-<sha256 of the file, 16 hex>-<its first row>``, the same on every run, which the server answers
-with the response it stored instead of sending twice.
+<sha256 of the file, 16 hex>-<of the project and signature, 8 hex>-<its first row>``, the same
+on every run, which the server answers with the response it stored instead of sending twice.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _send(file: Path, project: str, sign: str, server: str, creds: Credentials,
                 sendable = [r for r in chunk if r.problem is None]
                 answers = api.promotion(
                     [r.item(sign) for r in sendable], first,
-                    idempotency_key=source.idempotency_key(first),
+                    idempotency_key=source.idempotency_key(first, project, sign),
                 ) if sendable else []
                 run.record(chunk, answers)
                 bar.update(task, advance=len(chunk), tally=run.tally.describe())

@@ -46,6 +46,15 @@ def test_a_retried_batch_gets_the_first_answer_and_sends_nothing_twice(client: T
     assert world.store.count_messages() == 9
 
 
+def test_a_key_reused_for_another_request_is_refused_not_answered_with_the_first(
+        client: TestClient, world: World) -> None:
+    assert post(client, world, items(world, 2), key="file-abc-1").status_code == 200
+    r = post(client, world, items(world, 2, first=50), key="file-abc-1")  # other numbers
+    assert (r.status_code, r.json()["code"]) == (409, "SMN.0024")
+    assert "X-Idempotency-Key" in r.json()["message"]
+    assert world.store.count_messages() == 2  # nothing of the second was kept or reported sent
+
+
 def test_a_bad_idempotency_key_is_refused_whole(client: TestClient, world: World) -> None:
     r = post(client, world, items(world, 1), key="k" * 129)
     assert (r.status_code, r.json()["code"]) == (400, "SMN.0024")

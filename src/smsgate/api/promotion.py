@@ -5,6 +5,7 @@ The 200 is the promise: it is sent only after every accepted message is committe
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from datetime import datetime
@@ -56,9 +57,9 @@ async def send_promotion(request: Request) -> Response:
     if not context.project.may_promote:
         raise errors.NoApiPermission()
     dry = dry_run.requested(request)
-    key = None if dry else idempotency_key(request)
+    key = None if dry else idempotency_key(request, body)
     if key is not None:
-        replay = state.reader.remembered_response(project_id, key, now_ms())
+        replay = state.reader.remembered_response(project_id, *key, now_ms())
         if replay is not None:
             return _replay(replay)
     parsed = parse_items(body)
@@ -80,7 +81,7 @@ def screen_items(parsed: list[Parsed], context: ProjectContext) -> list[object]:
 
 async def accept(
     state: AppState, context: ProjectContext, rid: str, parsed: list[Parsed],
-    outcomes: list[object], key: str | None = None,
+    outcomes: list[object], key: tuple[str, str] | None = None,
 ) -> list[CommitResult] | bytes:
     """The store's part of the accept path (the project's rate, opt-outs, daily caps, the
     commit) and the per-item results; or, when ``key`` was used by an earlier request, that
@@ -101,7 +102,7 @@ async def accept(
             return msgspec.json.encode(PromotionResponse(request_id=rid, result=results))
 
         committed = await state.commit_batch(project_id, rid, day, cap, candidates,
-                                             (key, render) if key is not None else None)
+                                             (*key, render) if key is not None else None)
         if committed.replay is not None:
             return committed.replay
         outcomes = merged(committed.outcomes)
@@ -117,15 +118,17 @@ async def accept(
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 
 
-def idempotency_key(request: Request) -> str | None:
-    """The client's key for this batch: a retry with the same key (within a day) gets the first
-    answer again and sends nothing twice.  An extension of SMN's API, used by ``smsgate send``."""
+def idempotency_key(request: Request, body: bytes) -> tuple[str, str] | None:
+    """The client's key for this batch, and the fingerprint of the body it names: a retry with
+    the same key and body (within a day) gets the first answer again and sends nothing twice;
+    the same key with another body is refused.  An extension of SMN's API, used by
+    ``smsgate send``."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
     if not 1 <= len(key) <= 128 or not key.isascii() or not key.isprintable():
         raise errors.BadRequest(f"Header: {IDEMPOTENCY_HEADER} must be 1 to 128 printable ASCII characters.")
-    return key
+    return key, hashlib.sha256(body).hexdigest()
 
 
 def _replay(body: bytes) -> Response:

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from smsgate.limits.rate import RateLimiter
 
 T = TypeVar("T")
-#: an idempotency key, and how to render the batch's answer from the store's refusals
-Remember = tuple[str, Callable[[list[SmsgateError | None]], bytes]]
+#: an idempotency key, the request's fingerprint, and how to render the batch's answer from the
+#: store's refusals
+Remember = tuple[str, str, Callable[[list[SmsgateError | None]], bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +140,11 @@ class AppState:
         """None once the answer is kept (or there is no key); else the earlier answer."""
         if remember is None:
             return None
-        key, render = remember
+        key, fingerprint, render = remember
         at = now_ms()
-        if self.writer.remember_response(project_id, key, render(outcomes), at):
+        if self.writer.remember_response(project_id, key, fingerprint, render(outcomes), at):
             return None
-        return self.writer.remembered_response(project_id, key, at) or b""
+        return self.writer.remembered_response(project_id, key, fingerprint, at) or b""
 
     async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

@@ -105,6 +105,16 @@ class ServiceUnavailable(SmsgateError):
     default_message = "The service is temporarily unavailable; retry later."
 
 
+class IdempotencyKeyReused(SmsgateError):
+    """The X-Idempotency-Key answered another request within the day (an extension of SMN's
+    API): replaying that answer would report rows as sent that never were."""
+
+    code = "SMN.0024"
+    status = 409
+    default_message = ("Header: X-Idempotency-Key was used for a different request within the"
+                       " last day; send this request with a new key.")
+
+
 class RateLimited(SmsgateError):
     """The project sends faster than its configured rate (SPEC: 429 rate limited; the code is
     the one Huawei's API gateway answers a throttled request with)."""

@@ -392,24 +392,33 @@ class Store:
 
     # --- idempotent requests -------------------------------------------------------------------
 
-    def remember_response(self, project_id: str, key: str, body: bytes, at: int) -> bool:
-        """Keep a batch's answer under its idempotency key, in the batch's transaction; False
-        when the key was taken meanwhile (the same batch sent twice at once)."""
+    def remember_response(self, project_id: str, key: str, fingerprint: str, body: bytes,
+                          at: int) -> bool:
+        """Keep a batch's answer under its idempotency key, with the fingerprint of the request
+        it answers, in the batch's transaction; False when the key was taken meanwhile (the
+        same batch sent twice at once)."""
         cur = self.db.execute(
-            "INSERT INTO idempotent_requests (project_id, key, response, created_at)"
-            " VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
-            (project_id, key, body, at),
+            "INSERT INTO idempotent_requests (project_id, key, fingerprint, response, created_at)"
+            " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+            (project_id, key, fingerprint, body, at),
         )
         if at % 100 == 0:  # now and then, forget answers older than a day
             self.db.execute("DELETE FROM idempotent_requests WHERE created_at<?", (at - IDEMPOTENCY_TTL_MS,))
         return cur.rowcount == 1
 
-    def remembered_response(self, project_id: str, key: str, now: int) -> bytes | None:
+    def remembered_response(self, project_id: str, key: str, fingerprint: str, now: int) -> bytes | None:
+        """The answer kept under ``key`` within the day, if any; raises
+        :class:`errors.IdempotencyKeyReused` when it answered another request."""
         row = self.db.execute(
-            "SELECT response FROM idempotent_requests WHERE project_id=? AND key=? AND created_at>=?",
+            "SELECT response, fingerprint FROM idempotent_requests WHERE project_id=? AND key=?"
+            " AND created_at>=?",
             (project_id, key, now - IDEMPOTENCY_TTL_MS),
         ).fetchone()
-        return bytes(row[0]) if row else None
+        if row is None:
+            return None
+        if row[1] is not None and row[1] != fingerprint:
+            raise errors.IdempotencyKeyReused()
+        return bytes(row[0])
 
     def count_messages(self, project_id: str | None = None) -> int:
         if project_id is None:
@@ -422,7 +431,7 @@ class Store:
         cur = self.db.execute(
             "SELECT id, project_id, sign_id, request_id, e164, nation_code, text, fee_num,"
             " extend_code, extend_src_id, state, accepted_at, attempts, channel, submitted_at,"
-            " done_at, status_desc FROM messages WHERE id=?",
+            " done_at, status_desc, next_attempt_at FROM messages WHERE id=?",
             (message_id,),
         )
         row = cur.fetchone()

@@ -58,9 +58,11 @@ def test_a_utf8_csv_with_bom_is_sent_with_refusals_by_code(server: LiveServer,
     assert r.returncode == 0, r.stderr
     assert "2 accepted, 5 refused (SMN.0012 1, SMN.0024 2, SMN.0204 1, SMN.0227 1)" in r.stdout
     got = assert_answered_once(tmp_path / "list.results.csv", len(data))
-    assert list(got[0]) == ["row", "endpoint", "message_id", "code", "message", "sensitive_word"]
+    assert list(got[0]) == ["row", "endpoint", "extend_code", "text", "message_id", "code", "message",
+                            "sensitive_word"]
     by_row = {int(g["row"]): g for g in got}
     assert len(by_row[1]["message_id"]) == ID_LENGTH and by_row[1]["code"] == ""
+    assert [by_row[n]["text"] for n in (1, 7)] == [data[0][1], data[6][1]]  # the input, as read
     assert by_row[2]["code"] == "SMN.0012"
     assert by_row[2]["message"] == "Parameter: Endpoint is invalid."
     assert (by_row[3]["code"], by_row[3]["sensitive_word"]) == ("SMN.0227", "代开发票")
@@ -96,7 +98,8 @@ def test_json_lines(server: LiveServer, tmp_path: Path) -> None:
         json.dumps({"endpoint": "13800138000", "message": f"新品上市{UNSUB}", "extend_code": "7"}),
         "",
         "{not json",
-        json.dumps({"endpoint": 13800138001, "message": f"号码是数字{UNSUB}"}),
+        json.dumps({"endpoint": 13800138001, "message": f"号码是数字{UNSUB}"}),  # taken as "138…"
+        json.dumps({"endpoint": "13800138003", "message": ["not", "text"]}),
         json.dumps(["a list"]),
         json.dumps({"endpoint": "13800138002", "message": f"第二条{UNSUB}", "other": 1}),
     ]
@@ -104,12 +107,13 @@ def test_json_lines(server: LiveServer, tmp_path: Path) -> None:
     file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     r = account.run("send", file)
     assert r.returncode == 0, r.stderr
-    got = assert_answered_once(tmp_path / "list.results.csv", 5)
-    assert [g["code"] for g in got] == ["", "SMN.0024", "SMN.0024", "SMN.0024", ""]
-    assert got[2]["endpoint"] == "13800138001" and "endpoint must be a string" in got[2]["message"]
+    got = assert_answered_once(tmp_path / "list.jsonl.results.csv", 6)  # not list.csv's results
+    assert [g["code"] for g in got] == ["", "SMN.0024", "", "SMN.0024", "SMN.0024", ""]
+    assert got[2]["endpoint"] == "13800138001" and got[2]["message_id"]
+    assert "message must be a string" in got[3]["message"]
     stored = account.status(got[0]["message_id"])
-    assert stored["extend_code"] == "7"
-    assert account.messages() == 2
+    assert stored["extend_code"] == "7" and got[0]["extend_code"] == "7"
+    assert account.messages() == 3
 
 
 def test_a_rerun_of_a_finished_file_sends_nothing(server: LiveServer, tmp_path: Path) -> None:
@@ -233,11 +237,11 @@ def test_refusals_of_the_command_line(server: LiveServer, tmp_path: Path) -> Non
     assert "neither UTF-8 nor GBK" in error(account.run("send", tmp_path / "bin.csv"))
     bad_key = account.env() | {"SMSGATE_SK": "wrong"}
     assert "401 APIGW.0301" in error(account.run("send", file, env=bad_key))
-    other = error(account.run("send", file, "--project", "f" * 32,
-                              "--results", str(tmp_path / "p.csv")))
+    other = error(account.run("send", file, "--project", "f" * 32))
     assert "the server refused the batch at row 1: 403 SMN.0001" in other
-    assert account.messages() == 0
-    # a refused run leaves its journal: the rerun with good credentials finishes the file
+    assert "0 of 2 rows answered" in other
+    assert account.messages() == 0 and not (tmp_path / "a.results.csv").exists()
+    # nothing was answered, so nothing stands in the way of the corrected command
     assert account.run("send", file).returncode == 0 and account.messages() == 2
     (tmp_path / "b.csv").write_text("endpoint,message\n13800138000,x\n")
     assert "another file" in error(account.run("send", tmp_path / "b.csv", "--results",
@@ -247,3 +251,32 @@ def test_refusals_of_the_command_line(server: LiveServer, tmp_path: Path) -> Non
                                                  str(tmp_path / "c.results.csv")))
     r = cli("send", str(file), "--project", account.project_id, env=account.env())
     assert r.returncode == 2 and "--sign" in r.stderr
+    (tmp_path / "open.csv").write_text(f'endpoint,message\n13800138000,"{UNSUB}\n13800138001,x\n')
+    assert "line 2: not valid CSV" in error(account.run("send", tmp_path / "open.csv"))
+    (tmp_path / "wide.csv").write_text(f"endpoint,message\n13800138005,会员日, 全场五折{UNSUB}\n")
+    assert account.run("send", tmp_path / "wide.csv").returncode == 0
+    [wide] = results(tmp_path / "wide.results.csv")
+    assert wide["code"] == "SMN.0024" and "3 cells, the header 2" in wide["message"]
+    assert account.messages() == 2  # the cut message was not sent
+
+
+def test_a_second_run_of_the_same_results_waits_for_nothing_and_ctrl_c_says_how_to_resume(
+        server: LiveServer, tmp_path: Path) -> None:
+    account = Account.create(server)
+    file = write_csv(tmp_path / "big.csv", rows(2000))
+    proxy = Proxy(server.url, lambda n: FORWARD if n == 1 else HOLD)
+    try:
+        first = account.popen("send", file, url=proxy.url)
+        assert proxy.held.wait(60)  # batch 1 answered and journaled, batch 2 waiting
+        second = account.run("send", file, url=proxy.url)
+        assert second.returncode == 1 and "another smsgate send is writing" in second.stderr
+        first.send_signal(signal.SIGINT)
+        _, err = first.communicate(timeout=30)
+    finally:
+        proxy.close()
+    assert first.returncode == 130
+    assert "interrupted: 999 of 2,000 rows answered" in err and "run the same command again" in err
+    r = account.run("send", file)
+    assert r.returncode == 0 and "(999 answered by an earlier run)" in r.stdout
+    assert_answered_once(tmp_path / "big.results.csv", 2000)
+    assert account.messages() == 2000

@@ -18,9 +18,9 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import httpx
 import typer
@@ -116,7 +116,11 @@ def _decode(data: bytes, path: Path) -> str:
 
 
 def _csv_rows(text: str, path: Path) -> list[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """Rows of a CSV file.  Quoting is strict: a stray quote stops the command with the line it
+    is on (a quote left open would otherwise swallow the rows after it into one message), and
+    a row with more non-empty cells than the header is refused (an unquoted comma in the
+    message would otherwise cut it short)."""
+    reader = _records(csv.reader(io.StringIO(text, newline=""), strict=True), path)
     header = next((r for r in reader if any(cell.strip() for cell in r)), None)
     columns = {name.strip().lower(): i for i, name in reversed(list(enumerate(header or [])))}
     if "endpoint" not in columns or "message" not in columns:
@@ -129,12 +133,30 @@ def _csv_rows(text: str, path: Path) -> list[Row]:
         return record[i] if i is not None and i < len(record) else ""
 
     rows: list[Row] = []
+    width = len(header or [])
     for record in reader:
         if not any(c.strip() for c in record):
             continue  # blank lines are not rows
-        rows.append(_row(len(rows) + 1, cell(record, "endpoint").strip(), cell(record, "message"),
-                         cell(record, "extend_code").strip() or None))
+        row = _row(len(rows) + 1, cell(record, "endpoint").strip(), cell(record, "message"),
+                   cell(record, "extend_code").strip() or None)
+        if any(c.strip() for c in record[width:]):
+            row = replace(row, problem=f"Parameter: the row has {len(record)} cells, the header"
+                                       f" {width}; quote a message that holds commas (row not sent).")
+        rows.append(row)
     return rows
+
+
+def _records(reader: Any, path: Path) -> Iterator[list[str]]:
+    """The reader's records; bad CSV stops the command, naming the line its record begins on."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise BulkError(f"{path}, line {start}: not valid CSV ({exc}); quote a message that"
+                            " holds commas, quotes or line breaks, and double its quotes") from None
 
 
 def _jsonl_rows(text: str) -> list[Row]:
@@ -153,6 +175,8 @@ def _jsonl_rows(text: str) -> list[Row]:
             rows.append(Row(number, "", "", problem="Parameter: the line is not a JSON object."))
             continue
         values = {k: record.get(k) for k in ("endpoint", "message", "extend_code")}
+        if isinstance(values["endpoint"], int) and not isinstance(values["endpoint"], bool):
+            values["endpoint"] = str(values["endpoint"])  # a number written as a JSON number
         wrong = [k for k, v in values.items() if v is not None and not isinstance(v, str)]
         if wrong:
             endpoint = values["endpoint"]
@@ -260,8 +284,9 @@ class Api:
                 raise BulkError(f"the server answered {where} with {count} results"
                                 f" for {len(items)} items")
             return results
-        raise BulkError(f"{self.url.split('/v2/')[0]} did not take {where} ({problem}) after "
-             f"{self.retries + 1} attempts; run the same command again to resume")
+        tries = self.retries + 1
+        raise BulkError(f"{self.url.split('/v2/')[0]} did not take {where} ({problem}) after"
+                        f" {tries} attempt{'s' if tries > 1 else ''}")
 
     def _signed(self, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
         if self.creds.token:

@@ -18,6 +18,7 @@ on every run, which the server answers with the response it stored instead of se
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
@@ -50,9 +51,13 @@ from smsgate.bulk import (
     read_source,
 )
 
-RESULT_COLUMNS = ("row", "endpoint", "message_id", "code", "message", "sensitive_word")
+#: the input row (its number, then its cells), then the answer: ``text`` is the row's message
+#: as sent, ``message`` the server's explanation of a refusal
+RESULT_COLUMNS = ("row", "endpoint", "extend_code", "text", "message_id", "code", "message",
+                  "sensitive_word")
 _BOM = "\ufeff".encode()  # spreadsheets then read the results as UTF-8
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2  # 1 had no input cells in the results
+_CODE = RESULT_COLUMNS.index("code")
 
 ResultsOpt = Annotated[Optional[Path], typer.Option(
     "--results", help="Results CSV (default FILE's name + .results.csv); its journal beside it.")]
@@ -77,10 +82,17 @@ def send(
         fail(str(exc))
 
 
+def default_results(file: Path) -> Path:
+    """``list.csv`` → ``list.results.csv``; ``list.jsonl`` → ``list.jsonl.results.csv`` (so
+    that two files of one name do not share results)."""
+    stem = file.stem if file.suffix.lower() == ".csv" else file.name
+    return file.with_name(f"{stem}.results.csv")
+
+
 def _send(file: Path, project: str, sign: str, server: str, creds: Credentials,
           results: Path | None, retries: int) -> None:
     source = read_source(file)
-    results_path = results or file.with_name(f"{file.stem}.results.csv")
+    results_path = results or default_results(file)
     run = Run.open(results_path, source, project, sign)
     earlier = run.tally.rows
     try:
@@ -98,6 +110,13 @@ def _send(file: Path, project: str, sign: str, server: str, creds: Credentials,
                 ) if sendable else []
                 run.record(chunk, answers)
                 bar.update(task, advance=len(chunk), tally=run.tally.describe())
+    except BulkError as exc:
+        raise BulkError(f"{exc}; {run.tally.rows:,} of {len(source.rows):,} rows answered,"
+                        " run the same command again to resume") from None
+    except KeyboardInterrupt:
+        typer.echo(f"smsgate: interrupted: {run.tally.rows:,} of {len(source.rows):,} rows answered,"
+                   f" results in {results_path}; run the same command again to resume", err=True)
+        raise typer.Exit(130) from None
     finally:
         run.close()
     again = f" ({earlier:,} answered by an earlier run)" if earlier else ""
@@ -107,9 +126,10 @@ def _send(file: Path, project: str, sign: str, server: str, creds: Credentials,
 
 def result_line(row: Row, answer: dict | None) -> tuple[object, ...]:
     """The results CSV's line for a row: answered by the server, or refused here."""
+    cells = (row.number, row.endpoint, row.extend_code or "", row.message)
     if answer is None:
-        return (row.number, row.endpoint, "", MALFORMED, row.problem, "")
-    return (row.number, row.endpoint, answer.get("message_id") or "", answer.get("code") or "",
+        return (*cells, "", MALFORMED, row.problem, "")
+    return (*cells, answer.get("message_id") or "", answer.get("code") or "",
             answer.get("message") or "", answer.get("sensitive_word") or "")
 
 
@@ -140,39 +160,60 @@ def _sync_dir(path: Path) -> None:
 
 
 class Run:
-    """The results file and its journal, open for appending."""
+    """The results file and its journal, open for appending.  A new run creates both with its
+    first answered batch, so a run refused before any answer (a wrong project, key or URL)
+    leaves nothing that stands in the way of the corrected command.  The journal is locked
+    while a run writes: a second run of the same results stops at once instead of
+    interleaving its lines."""
 
-    def __init__(self, results: BinaryIO, journal: BinaryIO, answered: set[int],
-                 tally: Tally) -> None:
-        self._results = results
-        self._journal = journal
+    def __init__(self, results_path: Path, header: dict, answered: set[int], tally: Tally,
+                 files: tuple[BinaryIO, BinaryIO] | None = None) -> None:
+        self.results_path = results_path
+        self.journal_path = _journal_path(results_path)
+        self._header = header
+        self._files = files  # (results, journal), once there is something to write
         self.answered = answered  # first rows of the batches already answered
         self.tally = tally
 
     @classmethod
     def open(cls, results_path: Path, source: Source, project: str, sign: str) -> Run:
-        journal_path = results_path.with_name(results_path.name + ".journal")
         header = {"journal": JOURNAL_VERSION, "file": str(source.path), "sha256": source.sha256,
                   "project": project, "sign": sign, "rows": len(source.rows)}
+        journal_path = _journal_path(results_path)
         if journal_path.exists():
-            return cls._resume(results_path, journal_path, header)
+            return cls._resume(results_path, header)
         if results_path.exists():
             raise BulkError(f"{results_path} exists but has no journal ({journal_path.name}):"
                             " choose another --results, or remove it to start over")
+        if not results_path.parent.is_dir():
+            raise BulkError(f"cannot create {results_path}: no such directory")
+        return cls(results_path, header, set(), Tally())
+
+    def _create(self) -> tuple[BinaryIO, BinaryIO]:
         try:
-            results = open(results_path, "xb")
+            journal = open(self.journal_path, "xb")
+        except FileExistsError:
+            raise BulkError(f"another smsgate send is writing {self.results_path}") from None
         except OSError as exc:
-            raise BulkError(f"cannot create {results_path}: {exc.strerror or exc}") from None
+            raise BulkError(f"cannot create {self.journal_path}: {exc.strerror or exc}") from None
+        _lock(journal, self.journal_path)
+        try:
+            results = open(self.results_path, "xb")
+        except OSError as exc:
+            journal.close()
+            self.journal_path.unlink()
+            raise BulkError(f"cannot create {self.results_path}: {exc.strerror or exc}") from None
         _write_synced(results, _BOM + _csv_bytes([RESULT_COLUMNS]))
-        journal = open(journal_path, "xb")
-        header["results_bytes"] = results.tell()
-        _write_synced(journal, json.dumps(header).encode() + b"\n")
-        _sync_dir(journal_path)
-        return cls(results, journal, set(), Tally())
+        _write_synced(journal, json.dumps({**self._header, "results_bytes": results.tell()}).encode() + b"\n")
+        _sync_dir(self.journal_path)
+        return results, journal
 
     @classmethod
-    def _resume(cls, results_path: Path, journal_path: Path, header: dict) -> Run:
-        data = journal_path.read_bytes()
+    def _resume(cls, results_path: Path, header: dict) -> Run:
+        journal_path = _journal_path(results_path)
+        journal = open(journal_path, "r+b")
+        _lock(journal, journal_path)
+        data = journal.read()
         entries: list[dict] = []
         kept = 0  # bytes of whole, valid lines: a line cut short by a crash is dropped
         for line in data.splitlines(keepends=True):
@@ -185,15 +226,18 @@ class Run:
             entries.append(entry)
             kept += len(line)
         if not entries or entries[0].get("journal") != JOURNAL_VERSION:
-            raise BulkError(f"{journal_path} is not a journal of smsgate send; remove it or"
+            journal.close()
+            raise BulkError(f"{journal_path} is not a journal of this smsgate send; remove it or"
                             " choose another --results")
         first, batches_done = entries[0], entries[1:]
         for key, label in (("sha256", "file"), ("project", "project"), ("sign", "signature")):
             if first.get(key) != header[key]:
+                journal.close()
                 raise BulkError(f"{journal_path} records another {label} ({first.get(key)});"
                                 " choose another --results for this run")
         size = (batches_done[-1] if batches_done else first)["results_bytes"]
         if not results_path.exists() or results_path.stat().st_size < size:
+            journal.close()
             raise BulkError(f"{results_path} is missing or shorter than its journal records;"
                             " restore it, or remove both to start over")
         results = open(results_path, "r+b")
@@ -201,23 +245,40 @@ class Run:
         tally = Tally()
         for record in csv.DictReader(io.StringIO(results.read().decode("utf-8-sig"), newline="")):
             tally.add(record["code"] or None)
-        journal = open(journal_path, "r+b")
         journal.truncate(kept)
         journal.seek(kept)
-        return cls(results, journal, {int(e["first_row"]) for e in batches_done}, tally)
+        return cls(results_path, header, {int(e["first_row"]) for e in batches_done}, tally,
+                   (results, journal))
 
     def record(self, chunk: list[Row], answers: list[dict]) -> None:
         """A batch's rows into the results, then the journal line saying they are there."""
+        if self._files is None:
+            self._files = self._create()
+        results, journal = self._files
         replies = iter(answers)
         lines = [result_line(r, None if r.problem else next(replies)) for r in chunk]
-        _write_synced(self._results, _csv_bytes(lines))
+        _write_synced(results, _csv_bytes(lines))
         entry = {"first_row": chunk[0].number, "last_row": chunk[-1].number,
-                 "results_bytes": self._results.tell()}
-        _write_synced(self._journal, json.dumps(entry).encode() + b"\n")
+                 "results_bytes": results.tell()}
+        _write_synced(journal, json.dumps(entry).encode() + b"\n")
         self.answered.add(chunk[0].number)
         for line in lines:
-            self.tally.add(str(line[3]) or None)
+            self.tally.add(str(line[_CODE]) or None)
 
     def close(self) -> None:
-        self._results.close()
-        self._journal.close()
+        if self._files is not None:
+            for fh in self._files:
+                fh.close()
+
+
+def _journal_path(results_path: Path) -> Path:
+    return results_path.with_name(results_path.name + ".journal")
+
+
+def _lock(journal: BinaryIO, path: Path) -> None:
+    """Hold the journal for this run (released when the file is closed, or the process ends)."""
+    try:
+        fcntl.flock(journal.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        journal.close()
+        raise BulkError(f"another smsgate send is writing {path.name}'s results; let it finish") from None

@@ -257,6 +257,8 @@ async def run(settings: Settings, metrics_port: int | None = None) -> None:
     """``smsgate worker``: deliver until SIGTERM or SIGINT, then stop taking work, finish the
     batch in hand (bounded by the grace period), unbind, give the bind slots back, exit.
     With ``metrics_port``, ``/metrics`` (channels, queue depth, outbox) is served there."""
+    # the metrics port is taken first: a port in use is one line on stderr, before any bind
+    listener = _listen(settings.host, metrics_port) if metrics_port else None
     state = AppState(settings)
     worker = Worker(state)
     stop = asyncio.Event()
@@ -265,7 +267,7 @@ async def run(settings: Settings, metrics_port: int | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     shutdown.arm_on_signals(settings.stop_timeout_s)  # the stop is bounded even when the store hangs
     await worker.start()
-    exporter = _serve_metrics(state, settings.host, metrics_port) if metrics_port else None
+    exporter = _serve_metrics(state, listener) if listener else None
     log.info("worker_started", extra={"owner": worker.owner, "binds": len(worker.channels)})
     try:
         await stop.wait()
@@ -279,7 +281,14 @@ async def run(settings: Settings, metrics_port: int | None = None) -> None:
     log.info("worker_stopped", extra={"owner": worker.owner})
 
 
-def _serve_metrics(state: AppState, host: str, port: int) -> tuple[Any, asyncio.Task]:
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        return socket.create_server((host, port))
+    except OSError as exc:
+        raise OSError(f"--metrics-port {port}: {exc}") from None
+
+
+def _serve_metrics(state: AppState, listener: socket.socket) -> tuple[Any, asyncio.Task]:
     """``/metrics`` on this loop (the collectors read the store's connections, which belong
     to it), through the same uvicorn the API runs on."""
     import uvicorn
@@ -293,7 +302,6 @@ def _serve_metrics(state: AppState, host: str, port: int) -> tuple[Any, asyncio.
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
     app = Starlette(routes=[Route("/metrics", metrics)])
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop it
-    return server, asyncio.create_task(server.serve(), name="metrics")
+    return server, asyncio.create_task(server.serve(sockets=[listener]), name="metrics")

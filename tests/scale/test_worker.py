@@ -50,3 +50,18 @@ def test_a_worker_serves_its_channel_and_queue_metrics(tmp_path: Path) -> None:
     queue = {state: s[("smsgate_queue_depth", (("state", state),))] for state in ("due", "held", "sending", "submitted")}
     assert queue == {"due": 0, "held": 0, "sending": 0, "submitted": 0}  # final messages are not a queue
     assert s[("smsgate_callback_posts_total", (("outcome", "error"),))] == 0
+
+
+def test_a_metrics_port_in_use_is_one_line_before_anything_binds(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "smsgate", "worker", "--data-dir", str(tmp_path),
+                               "--metrics-port", str(port), "--sim-port", "0"],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"smsgate: error: --metrics-port {port}: ") and "in use" in line

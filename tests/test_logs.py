@@ -46,3 +46,14 @@ def test_a_request_logs_its_batch_with_the_request_id(client: TestClient, world:
     assert (batch.items, batch.accepted, batch.refused) == (2, 1, {"SMN.0012": 1})
     line = json.loads(JsonFormatter().format(batch))
     assert line["request_id"] == r.headers["X-Request-Id"] and "13800138000" not in json.dumps(line)
+
+
+def test_the_access_log_is_an_event_with_the_numbers_in_its_url_masked() -> None:
+    access = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/v2/p/notifications/sms/report?mobile=13800138000&limit=10",
+                                "1.1", 200), None)
+    line = json.loads(JsonFormatter().format(access))
+    assert (line["event"], line["method"], line["status"]) == ("http_request", "GET", 200)
+    assert line["path"] == "/v2/p/notifications/sms/report?mobile=138****8000&limit=10"
+    assert "13800138000" not in json.dumps(line)
+    assert "13800138000" in JsonFormatter(pii=True).format(access)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from contextvars import ContextVar
@@ -19,6 +20,7 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
 _NUMBER_FIELDS = {"e164", "number", "mobile", "endpoint", "source", "destination"}
 _TEXT_FIELDS = {"text", "message_text", "reply"}
+_LONG_NUMBER = re.compile(r"[0-9]{7,}")  # a phone number in a URL (?mobile=…)
 
 
 def mask_number(number: str) -> str:
@@ -49,6 +51,10 @@ class JsonFormatter(logging.Formatter):
             "event": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
         }
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, _, status = record.args  # uvicorn's access line, as fields
+            masked = path if self.pii else _LONG_NUMBER.sub(lambda m: mask_number(m.group()), str(path))
+            line.update(event="http_request", client=client, method=method, path=masked, status=status)
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in line:
                 line[key] = self._field(key, value)

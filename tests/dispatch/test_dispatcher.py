@@ -226,6 +226,16 @@ async def test_a_receipt_that_never_comes_ends_as_expired_no_receipt(world: Worl
     assert json.loads(body)["event_type"] == "sms_fail_event"
 
 
+async def finish(d: Dispatcher, run: asyncio.Task, world: World, ids: list[str]) -> None:
+    """Until every message is SUBMITTED (30 s at most), then stop the running loop."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while any(state(world, m) != "SUBMITTED" for m in ids):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    d.stop()
+    await run
+
+
 class SlowChannel(FakeChannel):
     """Each submit takes a little while, so batches overlap with the store's writes."""
 
@@ -239,12 +249,7 @@ async def test_the_pipelined_loop_sends_every_message_once_across_batches(world:
     d = dispatcher(world, channel, batch=7)
     ids = [m for i in range(40) for m in queue(world, f"第{i}条{UNSUB}", e164=f"+86138{i:08d}")]
     run = asyncio.create_task(d.run())
-    deadline = asyncio.get_running_loop().time() + 30
-    while any(state(world, m) != "SUBMITTED" for m in ids):
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.05)
-    d.stop()
-    await run
+    await finish(d, run, world, ids)
     destinations = [part.destination for _, part in channel.sent]
     assert sorted(destinations) == sorted(f"86138{i:08d}" for i in range(40))  # once each
 
@@ -292,12 +297,7 @@ async def test_a_shared_rate_that_cannot_answer_pauses_sending_and_nothing_goes_
     assert len(channel.sent) == paused_at < 60  # fail closed: nothing sent past the rate
     assert run.done() is False
     shared.down = False
-    deadline = asyncio.get_running_loop().time() + 30
-    while any(state(world, m) != "SUBMITTED" for m in ids):
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.05)
-    d.stop()
-    await run
+    await finish(d, run, world, ids)
     destinations = [part.destination for _, part in channel.sent]
     assert sorted(destinations) == sorted(f"86137{i:08d}" for i in range(60))  # once each
 

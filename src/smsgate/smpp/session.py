@@ -198,7 +198,6 @@ class _Link:
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
         self._sequence = 0
         self._writer: asyncio.StreamWriter | None = None
-        self._out: list[bytes] = []  # PDUs written this turn of the loop, sent together
         self._tasks: list[asyncio.Task[None]] = []
         self._last_rx = time.monotonic()
 
@@ -259,7 +258,6 @@ class _Link:
         if self.state is State.CLOSED:
             return
         log.info("smpp_link_down", extra={"link": self.label, "reason": reason})
-        self._flush_out()  # a last answer (unbind_resp, generic_nack) goes out before the abort
         self._move(State.CLOSED)
         if self._writer is not None:
             self._writer.transport.abort()  # close() would wait on a peer that is not reading
@@ -291,7 +289,7 @@ class _Link:
         future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
         self._pending[sequence] = future
         try:
-            self._write(data)
+            self._writer.write(data)
             # asyncio.timeout arms one timer; wait_for made a task per PDU (measured: a tenth
             # of the dispatcher's CPU at 6,000 submit_sm/s)
             async with asyncio.timeout(timeout or self.config.response_timeout):
@@ -303,19 +301,6 @@ class _Link:
             self.drop(f"{resp.command_id.name} answered {command.name}")
             raise LinkLost(f"{resp.command_id.name} answered {command.name}")
         return resp
-
-    def _write(self, data: bytes) -> None:
-        """Queue a PDU for the socket.  What the submitting tasks write in one turn of the loop
-        goes out in one send(): a window of submit_sm is one system call, not one each (the
-        socket writes were a tenth of a worker's CPU)."""
-        if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush_out)
-        self._out.append(data)
-
-    def _flush_out(self) -> None:
-        if self._out and self._writer is not None and self.state is not State.CLOSED:
-            self._writer.write(b"".join(self._out))
-        self._out.clear()
 
     async def _drain(self) -> None:
         assert self._writer is not None
@@ -427,7 +412,7 @@ class _Link:
 
     async def _answer(self, pdu: Pdu) -> None:
         if self._writer is not None and self.state is not State.CLOSED:
-            self._write(encode(pdu))
+            self._writer.write(encode(pdu))
             await self._drain()
 
 

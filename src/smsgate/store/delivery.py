@@ -45,7 +45,7 @@ def _held(owner: str | None) -> tuple[str, tuple[str, ...]]:
 
 def queue_depth(db: Db, now: int) -> dict[str, int]:
     """Messages not yet final: queued and due, queued but held (sending window, retry
-    backoff), being sent, waiting for their receipt.  Index-only on ``messages_due``."""
+    backoff), being sent, waiting for their receipt; by index (messages_state, messages_due)."""
     counts = dict(db.execute(
         "SELECT state, count(*) FROM messages WHERE state IN ('QUEUED','SENDING','SUBMITTED')"
         " GROUP BY state").fetchall())

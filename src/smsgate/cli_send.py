@@ -213,42 +213,43 @@ class Run:
         journal_path = _journal_path(results_path)
         journal = open(journal_path, "r+b")
         _lock(journal, journal_path)
-        data = journal.read()
-        entries: list[dict] = []
-        kept = 0  # bytes of whole, valid lines: a line cut short by a crash is dropped
-        for line in data.splitlines(keepends=True):
-            try:
-                entry = json.loads(line) if line.endswith(b"\n") else None
-            except ValueError:
-                entry = None
-            if not isinstance(entry, dict):
-                break
-            entries.append(entry)
-            kept += len(line)
-        if not entries or entries[0].get("journal") != JOURNAL_VERSION:
+        try:
+            data = journal.read()
+            entries: list[dict] = []
+            kept = 0  # bytes of whole, valid lines: a line cut short by a crash is dropped
+            for line in data.splitlines(keepends=True):
+                try:
+                    entry = json.loads(line) if line.endswith(b"\n") else None
+                except ValueError:
+                    entry = None
+                if not isinstance(entry, dict):
+                    break
+                entries.append(entry)
+                kept += len(line)
+            if not entries or entries[0].get("journal") != JOURNAL_VERSION:
+                raise BulkError(f"{journal_path} is not a journal of this smsgate send; remove it or"
+                                " choose another --results")
+            first, batches_done = entries[0], entries[1:]
+            for key, label in (("sha256", "file"), ("project", "project"), ("sign", "signature")):
+                if first.get(key) != header[key]:
+                    raise BulkError(f"{journal_path} records another {label} ({first.get(key)});"
+                                    " choose another --results for this run")
+            size = (batches_done[-1] if batches_done else first)["results_bytes"]
+            if not results_path.exists() or results_path.stat().st_size < size:
+                raise BulkError(f"{results_path} is missing or shorter than its journal records;"
+                                " restore it, or remove both to start over")
+            results = open(results_path, "r+b")
+            results.truncate(size)  # rows of a batch the journal does not record are written again
+            tally = Tally()
+            for record in csv.DictReader(io.StringIO(results.read().decode("utf-8-sig"), newline="")):
+                tally.add(record["code"] or None)
+            journal.truncate(kept)
+            journal.seek(kept)
+            return cls(results_path, header, {int(e["first_row"]) for e in batches_done}, tally,
+                       (results, journal))
+        except BaseException:  # refused, or unreadable: the lock goes with the file
             journal.close()
-            raise BulkError(f"{journal_path} is not a journal of this smsgate send; remove it or"
-                            " choose another --results")
-        first, batches_done = entries[0], entries[1:]
-        for key, label in (("sha256", "file"), ("project", "project"), ("sign", "signature")):
-            if first.get(key) != header[key]:
-                journal.close()
-                raise BulkError(f"{journal_path} records another {label} ({first.get(key)});"
-                                " choose another --results for this run")
-        size = (batches_done[-1] if batches_done else first)["results_bytes"]
-        if not results_path.exists() or results_path.stat().st_size < size:
-            journal.close()
-            raise BulkError(f"{results_path} is missing or shorter than its journal records;"
-                            " restore it, or remove both to start over")
-        results = open(results_path, "r+b")
-        results.truncate(size)  # rows of a batch the journal does not record are written again
-        tally = Tally()
-        for record in csv.DictReader(io.StringIO(results.read().decode("utf-8-sig"), newline="")):
-            tally.add(record["code"] or None)
-        journal.truncate(kept)
-        journal.seek(kept)
-        return cls(results_path, header, {int(e["first_row"]) for e in batches_done}, tally,
-                   (results, journal))
+            raise
 
     def record(self, chunk: list[Row], answers: list[dict]) -> None:
         """A batch's rows into the results, then the journal line saying they are there."""

@@ -380,8 +380,8 @@ class _Link:
         if pdu.is_response:
             future = self._pending.get(pdu.sequence)
             if future is None or future.done():
-                log.info("smpp_unexpected_response", extra={"link": self.label, "command": pdu.command_id.name,
-                                                         "sequence": pdu.sequence})
+                log.info("smpp_unexpected_response", extra={
+                    "link": self.label, "command": pdu.command_id.name, "sequence": pdu.sequence})
             else:
                 future.set_result(pdu)
         elif pdu.command_id == CommandId.DELIVER_SM:

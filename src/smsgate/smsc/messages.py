@@ -65,8 +65,9 @@ def mo_pdu(source: str, destination: str, text: str) -> bytes:
     # "+8613800000000" is sent as international (TON 1); digits alone as the handset gave them
     # (TON unknown), since "13800000000" is a mainland number, not +1 380...
     ton = 1 if source.startswith("+") else 0
-    fields: dict[str, object] = {"source_addr_ton": ton, "source_addr_npi": 1, "source_addr": source.lstrip("+"),
-                                 "destination_addr": destination, "data_coding": coding}
+    fields: dict[str, object] = {"source_addr_ton": ton, "source_addr_npi": 1,
+                                 "source_addr": source.lstrip("+"), "destination_addr": destination,
+                                 "data_coding": coding}
     tlvs: dict[int, bytes] = {}
     if len(data) <= _MAX_SHORT_MESSAGE:
         fields["short_message"] = data

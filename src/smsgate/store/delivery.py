@@ -205,7 +205,8 @@ class DeliveryStore:
                 chunk = list(ids[start:start + 500])
                 marks = ",".join("?" * len(chunk))
                 self.db.execute(
-                    f"UPDATE messages SET lease_until=? WHERE id IN ({marks}) AND state='SENDING' AND owner=?",
+                    f"UPDATE messages SET lease_until=? WHERE id IN ({marks}) AND state='SENDING'"
+                    " AND owner=?",
                     (until, *chunk, owner),
                 )
                 held.update(r[0] for r in self.db.execute(

@@ -17,6 +17,7 @@ from smsgate.smpp.pdu import (
     Tag,
     decode,
     encode,
+    error_response,
     generic_nack,
     pdu_length,
     response_to,
@@ -116,6 +117,37 @@ GENERIC_NACK = h("00000010 80000000 00000003 00000007")
 UNBIND = h("00000010 00000006 00000000 0000000c")
 UNBIND_RESP = h("00000010 80000006 00000000 0000000c")
 
+# query_sm and cancel_sm (SMPP 3.4 §4.8, §4.9) about the message "1A2B3C1" sent from "Acme".
+QUERY_SM = h(
+    "0000001f 00000003 00000000 00000004"
+    "31413242334331 00"  # message_id "1A2B3C1"
+    "05 00 41636d6500"  # source_addr_ton, source_addr_npi, source_addr "Acme"
+)
+QUERY_SM_PDU = Pdu(CommandId.QUERY_SM, 4, 0, {
+    "message_id": "1A2B3C1", "source_addr_ton": 5, "source_addr_npi": 0, "source_addr": "Acme"})  # fmt: skip
+QUERY_SM_RESP_FINAL = h(
+    "0000002b 80000003 00000000 00000004"
+    "31413242334331 00"  # message_id
+    "3236303131353132333030353030302b 00"  # final_date "260115123005000+" (UTC, tenths 0)
+    "02 00"  # message_state DELIVERED, error_code 0
+)
+QUERY_SM_RESP_FINAL_PDU = Pdu(CommandId.QUERY_SM_RESP, 4, 0, {
+    "message_id": "1A2B3C1", "final_date": "260115123005000+", "message_state": 2, "error_code": 0})  # fmt: skip
+QUERY_SM_RESP_ENROUTE = h("0000001b 80000003 00000000 00000004 31413242334331 00 00 01 00")  # no final_date yet
+QUERY_SM_RESP_FAILED = h("00000010 80000003 00000067 00000004")  # ESME_RQUERYFAIL, no body
+CANCEL_SM = h(
+    "00000030 00000008 00000000 00000005"
+    "00"  # service_type ""
+    "31413242334331 00"  # message_id "1A2B3C1"
+    "05 00 41636d6500"  # source "Acme"
+    "01 01 3836313338303031333830303000"  # destination "8613800138000"
+)
+CANCEL_SM_PDU = Pdu(CommandId.CANCEL_SM, 5, 0, {
+    "service_type": "", "message_id": "1A2B3C1", "source_addr_ton": 5, "source_addr_npi": 0,
+    "source_addr": "Acme", "dest_addr_ton": 1, "dest_addr_npi": 1, "destination_addr": "8613800138000"})  # fmt: skip
+CANCEL_SM_RESP = h("00000010 80000008 00000000 00000005")  # cancel_sm_resp has no body
+CANCEL_SM_RESP_FAILED = h("00000010 80000008 00000011 00000005")  # ESME_RCANCELFAIL
+
 VECTORS = [
     pytest.param(BIND_TRX, BIND_TRX_PDU, id="bind_transceiver"),
     pytest.param(BIND_TRX_RESP, BIND_TRX_RESP_PDU, id="bind_transceiver_resp"),
@@ -130,6 +162,14 @@ VECTORS = [
     pytest.param(GENERIC_NACK, Pdu(CommandId.GENERIC_NACK, 7, 3), id="generic_nack"),
     pytest.param(UNBIND, Pdu(CommandId.UNBIND, 12), id="unbind"),
     pytest.param(UNBIND_RESP, Pdu(CommandId.UNBIND_RESP, 12), id="unbind_resp"),
+    pytest.param(QUERY_SM, QUERY_SM_PDU, id="query_sm"),
+    pytest.param(QUERY_SM_RESP_FINAL, QUERY_SM_RESP_FINAL_PDU, id="query_sm_resp_final"),
+    pytest.param(QUERY_SM_RESP_ENROUTE, Pdu(CommandId.QUERY_SM_RESP, 4, 0, {
+        "message_id": "1A2B3C1", "final_date": "", "message_state": 1, "error_code": 0}), id="query_sm_resp_enroute"),
+    pytest.param(QUERY_SM_RESP_FAILED, Pdu(CommandId.QUERY_SM_RESP, 4, 0x67), id="query_sm_resp_failed"),
+    pytest.param(CANCEL_SM, CANCEL_SM_PDU, id="cancel_sm"),
+    pytest.param(CANCEL_SM_RESP, Pdu(CommandId.CANCEL_SM_RESP, 5), id="cancel_sm_resp"),
+    pytest.param(CANCEL_SM_RESP_FAILED, Pdu(CommandId.CANCEL_SM_RESP, 5, 0x11), id="cancel_sm_resp_failed"),
 ]  # fmt: skip
 
 
@@ -207,8 +247,11 @@ def _with_length(body: bytes) -> bytes:
         pytest.param(SUBMIT_GSM[:-1], Status.ESME_RINVCMDLEN, id="length-says-more"),
         pytest.param(SUBMIT_GSM + b"\0", Status.ESME_RINVCMDLEN, id="length-says-less"),
         pytest.param(_with_length(SUBMIT_GSM[:-4]), Status.ESME_RINVMSGLEN, id="sm_length-overruns"),
-        pytest.param(_with_length(SUBMIT_GSM[:30]), Status.ESME_RINVMSGLEN, id="body-ends-early"),
-        pytest.param(_with_length(BIND_TRX[:-1]), Status.ESME_RINVMSGLEN, id="string-without-nul"),
+        pytest.param(_with_length(SUBMIT_GSM[:30]), Status.ESME_RINVCMDLEN, id="body-ends-early"),
+        pytest.param(_with_length(SUBMIT_GSM[:16 + 29]), Status.ESME_RINVCMDLEN, id="body-ends-before-sm_length"),
+        pytest.param(_with_length(BIND_TRX[:-1]), Status.ESME_RINVCMDLEN, id="string-without-nul"),
+        pytest.param(_with_length(QUERY_SM[:-3]), Status.ESME_RINVCMDLEN, id="query_sm-cut"),
+        pytest.param(_with_length(CANCEL_SM_RESP + b"\0"), Status.ESME_RINVCMDLEN, id="cancel_sm_resp-with-body"),
         pytest.param(h("00000010 00000103 00000000 00000005"), Status.ESME_RINVCMDID, id="data_sm"),
         pytest.param(h("00000010 80000103 00000000 00000005"), Status.ESME_RINVCMDID, id="data_sm_resp"),
         pytest.param(_with_length(ENQUIRE_LINK + b"\0"), Status.ESME_RINVCMDLEN, id="enquire_link-with-body"),
@@ -235,6 +278,81 @@ def test_nack_for_unreadable_header_uses_sequence_zero():
         decode(b"\x00\x00")
     assert caught.value.sequence is None
     assert encode(generic_nack(caught.value)) == h("00000010 80000000 00000002 00000000")
+
+
+# --- strict decoding (what an SMSC applies to the requests it takes) ---------------------------
+
+SUBMIT_LONG_SM = (
+    h("00000131 00000004 00000000 00000002 00 05 00 41636d6500 01 01 3836313338303031333830303000"
+      "00 00 00 00 00 01 00 00 00 ff")
+    + b"x" * 255  # sm_length 255: one more than short_message may hold
+)
+
+
+@pytest.mark.parametrize(
+    ("wire", "status"),
+    [
+        pytest.param(_with_length(SUBMIT_GSM[:19] + b"A" * 21 + SUBMIT_GSM[23:]), Status.ESME_RINVSRCADR, id="source_addr"),
+        pytest.param(_with_length(SUBMIT_GSM[:26] + b"1" * 21 + SUBMIT_GSM[39:]), Status.ESME_RINVDSTADR, id="destination_addr"),
+        pytest.param(_with_length(SUBMIT_GSM[:16] + b"CMTXYZ" + SUBMIT_GSM[16:]), Status.ESME_RINVSERTYP, id="service_type"),
+        pytest.param(_with_length(SUBMIT_GSM[:44] + b"1" * 17 + SUBMIT_GSM[44:]), Status.ESME_RINVEXPIRY, id="validity_period"),
+        pytest.param(SUBMIT_LONG_SM, Status.ESME_RINVMSGLEN, id="sm_length-255"),
+        pytest.param(_with_length(SUBMIT_GSM + h("020c 0001 07")), Status.ESME_RINVPARLEN, id="sar_msg_ref_num-1-octet"),
+        pytest.param(_with_length(SUBMIT_GSM + h("0427 0002 0002")), Status.ESME_RINVPARLEN, id="message_state-2-octets"),
+        pytest.param(_with_length(BIND_TRX[:16] + b"x" * 16 + BIND_TRX[23:]), Status.ESME_RINVSYSID, id="system_id"),
+        pytest.param(_with_length(BIND_TRX[:24] + b"123456789" + BIND_TRX[30:]), Status.ESME_RINVPASWD, id="password"),
+        pytest.param(_with_length(QUERY_SM[:16] + b"f" * 65 + QUERY_SM[23:]), Status.ESME_RINVMSGID, id="query_sm-message_id"),
+    ],
+)  # fmt: skip
+def test_strict_decode_names_the_field_at_fault(wire, status):
+    decode(wire)  # a lenient reader (the gateway reading a carrier) still takes it
+    with pytest.raises(PduError) as caught:
+        decode(wire, strict=True)
+    assert caught.value.status == status
+    assert caught.value.sequence == int.from_bytes(wire[12:16], "big")
+
+
+@pytest.mark.parametrize("wire", [SUBMIT_GSM, SUBMIT_UCS2_UDH, BIND_TRX, QUERY_SM, CANCEL_SM,
+                                  _with_length(SUBMIT_GSM + h("020c 0002 0007 020e 0001 02 020f 0001 01"))])
+def test_strict_decode_takes_what_the_spec_allows(wire):
+    assert decode(wire, strict=True) == decode(wire)
+
+
+# --- answering what cannot be decoded -----------------------------------------------------------
+
+
+def _error(wire: bytes) -> PduError:
+    with pytest.raises(PduError) as caught:
+        decode(wire, strict=True)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("wire", "answer"),
+    [
+        # a known request gets its own response, with the request's sequence number
+        pytest.param(_with_length(SUBMIT_GSM[:30]), h("00000010 80000004 00000002 00000002"), id="submit_sm-cut"),
+        pytest.param(_with_length(SUBMIT_GSM + h("0424 0010 41")), h("00000010 80000004 000000c0 00000002"), id="submit_sm-tlv"),
+        pytest.param(_with_length(BIND_TRX[:-1]), h("00000010 80000009 00000002 00000001"), id="bind_transceiver-cut"),
+        pytest.param(_with_length(ENQUIRE_LINK + b"\0"), h("00000010 80000015 00000002 0000000b"), id="enquire_link-body"),
+        pytest.param(_with_length(QUERY_SM[:-3]), h("00000010 80000003 00000002 00000004"), id="query_sm-cut"),
+        pytest.param(_with_length(CANCEL_SM[:-1]), h("00000010 80000008 00000002 00000005"), id="cancel_sm-cut"),
+        # an unknown command, or a response, gets generic_nack
+        pytest.param(h("00000010 00000103 00000000 00000005"), h("00000010 80000000 00000003 00000005"), id="data_sm"),
+        pytest.param(_with_length(BIND_TRX_RESP[:-1]), h("00000010 80000000 000000c0 00000001"), id="bind_resp-tlv"),
+    ],
+)  # fmt: skip
+def test_error_response(wire, answer):
+    assert encode(error_response(_error(wire))) == answer
+
+
+def test_error_response_to_a_bad_length_keeps_the_command_when_the_header_was_read():
+    with pytest.raises(PduError) as caught:
+        pdu_length(h("0000000f 00000004 00000000 00000009"))
+    assert encode(error_response(caught.value)) == h("00000010 80000004 00000002 00000009")
+    with pytest.raises(PduError) as caught:
+        pdu_length(h("0000000f"))
+    assert encode(error_response(caught.value)) == h("00000010 80000000 00000002 00000000")
 
 
 # --- framing ------------------------------------------------------------------------------------

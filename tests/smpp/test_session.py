@@ -284,14 +284,14 @@ async def test_garbage_drops_the_link_and_it_comes_back(peers, connect):
     assert await channel.submit(part())
 
 
-async def test_an_undecodable_pdu_is_nacked_with_its_sequence_and_the_link_stays(peers, connect):
+async def test_an_undecodable_deliver_sm_gets_deliver_sm_resp_with_its_sequence_and_the_link_stays(peers, connect):
     smsc = await peers(Smsc())
     channel = await connect(smsc)
     truncated = struct.pack(">IIII", 19, CommandId.DELIVER_SM, 0, 78) + b"\x00\x01\x02"
 
-    nack = await smsc.bound().exchange(truncated, 78)
+    answer = await smsc.bound().exchange(truncated, 78)
 
-    assert (nack.command_id, nack.status) == (CommandId.GENERIC_NACK, Status.ESME_RINVMSGLEN)
+    assert (answer.command_id, answer.status) == (CommandId.DELIVER_SM_RESP, Status.ESME_RINVCMDLEN)
     assert await channel.submit(part())
     assert len(smsc.binds) == 1
 

@@ -7,13 +7,21 @@ client that owns its socket; smpp.pdu, Jasmin's codec, lives inside a Twisted st
 
 Habits (from ``smpp.pdu``): each command's body is *one* field table; :func:`encode` and
 :func:`decode` walk it.  A decode failure is a :class:`PduError` carrying the status to answer
-with in a ``generic_nack`` (see :func:`generic_nack`), so a session never guesses.
+with, and :func:`error_response` builds the answer (the command's own ``*_resp`` for a request
+whose command_id is known, ``generic_nack`` otherwise), so a session never guesses.
 
 Decoding is lenient where carriers are known to be sloppy and it costs nothing: C-Octet strings
 longer than the spec's maximum are accepted, a response's last C-Octet string may lack its NUL,
 and a response with an empty body (allowed for error responses, §4.1.2/§4.4.2) decodes with no
-fields.  Encoding is strict: over-long strings, out-of-range integers and unknown field names
-raise ValueError, so the gateway never sends what a strict SMSC would reject.
+fields.  ``decode(..., strict=True)`` is what an SMSC applies to the requests it takes: an
+over-long string fails with its field's own status (ESME_RINVSRCADR for source_addr …), a
+short_message over 254 octets with ESME_RINVMSGLEN, and a known TLV of the wrong size with
+ESME_RINVPARLEN.  Encoding is strict: over-long strings, out-of-range integers and unknown field
+names raise ValueError, so the gateway never sends what a strict SMSC would reject.
+
+Statuses of decode failures: a body too short for its mandatory fields (or a body on a command
+that has none) is ESME_RINVCMDLEN, an sm_length running past the body ESME_RINVMSGLEN, a broken
+TLV stream ESME_RINVOPTPARSTREAM, an unknown command_id ESME_RINVCMDID.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ __all__ = [
     "Tag",
     "decode",
     "encode",
+    "error_response",
     "generic_nack",
     "pdu_length",
     "response_to",
@@ -59,6 +68,8 @@ class CommandId(IntEnum):
     DELIVER_SM_RESP = 0x80000005
     UNBIND = 0x00000006
     UNBIND_RESP = 0x80000006
+    CANCEL_SM = 0x00000008
+    CANCEL_SM_RESP = 0x80000008
     BIND_TRANSCEIVER = 0x00000009
     BIND_TRANSCEIVER_RESP = 0x80000009
     ENQUIRE_LINK = 0x00000015
@@ -136,10 +147,10 @@ class Tag(IntEnum):
 
 
 class PduError(Exception):
-    """A PDU that cannot be decoded; answer it with ``generic_nack(error)``.
+    """A PDU that cannot be decoded; answer it with ``error_response(error)``.
 
-    ``sequence`` and ``command_id`` are filled in when the header could be read, so the nack
-    can carry the offender's sequence number (§4.3.1).
+    ``sequence`` and ``command_id`` are filled in when the header could be read, so the answer
+    can be the command's own response and carry the offender's sequence number (§4.3.1).
     """
 
     def __init__(self, status: Status, message: str, sequence: int | None = None,
@@ -186,32 +197,57 @@ class _Field(NamedTuple):
     kind: str  # "c": C-Octet string of at most size octets incl. NUL; "u8": 1-octet int; "sm"
     size: int
     default: object
+    error: Status  # the status a strict decode answers for a value over ``size``
 
 
-def _c(name: str, size: int) -> _Field:
-    return _Field(name, "c", size, "")
+def _c(name: str, size: int, error: Status = Status.ESME_RINVPARLEN) -> _Field:
+    return _Field(name, "c", size, "", error)
 
 
 def _u8(name: str, default: int = 0) -> _Field:
-    return _Field(name, "u8", 1, default)
+    return _Field(name, "u8", 1, default, Status.ESME_RINVPARLEN)
 
+
+_SOURCE = _c("source_addr", 21, Status.ESME_RINVSRCADR)
+_DESTINATION = _c("destination_addr", 21, Status.ESME_RINVDSTADR)
+_ID = _c("message_id", 65, Status.ESME_RINVMSGID)
+_SERVICE_TYPE = _c("service_type", 6, Status.ESME_RINVSERTYP)
 
 _BIND = (
-    _c("system_id", 16), _c("password", 9), _c("system_type", 13),
+    _c("system_id", 16, Status.ESME_RINVSYSID), _c("password", 9, Status.ESME_RINVPASWD),
+    _c("system_type", 13, Status.ESME_RINVSYSTYP),
     _u8("interface_version", 0x34), _u8("addr_ton"), _u8("addr_npi"), _c("address_range", 41),
 )
-_BIND_RESP = (_c("system_id", 16),)
+_BIND_RESP = (_c("system_id", 16, Status.ESME_RINVSYSID),)
 _SM = (
-    _c("service_type", 6), _u8("source_addr_ton"), _u8("source_addr_npi"), _c("source_addr", 21),
-    _u8("dest_addr_ton"), _u8("dest_addr_npi"), _c("destination_addr", 21),
+    _SERVICE_TYPE, _u8("source_addr_ton"), _u8("source_addr_npi"), _SOURCE,
+    _u8("dest_addr_ton"), _u8("dest_addr_npi"), _DESTINATION,
     _u8("esm_class"), _u8("protocol_id"), _u8("priority_flag"),
-    _c("schedule_delivery_time", 17), _c("validity_period", 17), _u8("registered_delivery"),
+    _c("schedule_delivery_time", 17, Status.ESME_RINVSCHED),
+    _c("validity_period", 17, Status.ESME_RINVEXPIRY), _u8("registered_delivery"),
     _u8("replace_if_present_flag"), _u8("data_coding"), _u8("sm_default_msg_id"),
-    _Field("short_message", "sm", 254, b""),  # preceded on the wire by sm_length
+    _Field("short_message", "sm", 254, b"", Status.ESME_RINVMSGLEN),  # preceded by sm_length
 )
-_MESSAGE_ID = (_c("message_id", 65),)
-_QUERY = (_c("message_id", 65), _u8("source_addr_ton"), _u8("source_addr_npi"), _c("source_addr", 21))
-_QUERY_RESP = (_c("message_id", 65), _c("final_date", 17), _u8("message_state"), _u8("error_code"))
+_MESSAGE_ID = (_ID,)
+_QUERY = (_ID, _u8("source_addr_ton"), _u8("source_addr_npi"), _SOURCE)  # §4.8.1
+_QUERY_RESP = (_ID, _c("final_date", 17), _u8("message_state"), _u8("error_code"))  # §4.8.2
+_CANCEL = (  # §4.9.1; cancel_sm_resp has no body (§4.9.2)
+    _SERVICE_TYPE, _ID, _u8("source_addr_ton"), _u8("source_addr_npi"), _SOURCE,
+    _u8("dest_addr_ton"), _u8("dest_addr_npi"), _DESTINATION,
+)
+
+# (least, most) octets of the TLVs whose size SMPP 3.4 §5.3.2 fixes; a strict decode refuses
+# others with ESME_RINVPARLEN.  Tags not listed (message_payload, vendor tags) may be any size.
+_TLV_SIZES: dict[int, tuple[int, int]] = {
+    Tag.DEST_ADDR_SUBUNIT: (1, 1), Tag.SOURCE_ADDR_SUBUNIT: (1, 1), Tag.PAYLOAD_TYPE: (1, 1),
+    Tag.ADDITIONAL_STATUS_INFO_TEXT: (1, 256), Tag.RECEIPTED_MESSAGE_ID: (1, 65),
+    Tag.MS_MSG_WAIT_FACILITIES: (1, 1), Tag.USER_MESSAGE_REFERENCE: (2, 2),
+    Tag.USER_RESPONSE_CODE: (1, 1), Tag.SOURCE_PORT: (2, 2), Tag.DESTINATION_PORT: (2, 2),
+    Tag.SAR_MSG_REF_NUM: (2, 2), Tag.LANGUAGE_INDICATOR: (1, 1), Tag.SAR_TOTAL_SEGMENTS: (1, 1),
+    Tag.SAR_SEGMENT_SEQNUM: (1, 1), Tag.SC_INTERFACE_VERSION: (1, 1), Tag.CALLBACK_NUM: (4, 19),
+    Tag.NETWORK_ERROR_CODE: (3, 3), Tag.DELIVERY_FAILURE_REASON: (1, 1),
+    Tag.MORE_MESSAGES_TO_SEND: (1, 1), Tag.MESSAGE_STATE: (1, 1), Tag.USSD_SERVICE_OP: (1, 1),
+}  # fmt: skip
 
 _BODIES: dict[CommandId, tuple[_Field, ...]] = {
     CommandId.GENERIC_NACK: (),
@@ -227,6 +263,8 @@ _BODIES: dict[CommandId, tuple[_Field, ...]] = {
     CommandId.DELIVER_SM_RESP: _MESSAGE_ID,
     CommandId.QUERY_SM: _QUERY,
     CommandId.QUERY_SM_RESP: _QUERY_RESP,
+    CommandId.CANCEL_SM: _CANCEL,
+    CommandId.CANCEL_SM_RESP: (),
     CommandId.UNBIND: (),
     CommandId.UNBIND_RESP: (),
     CommandId.ENQUIRE_LINK: (),
@@ -309,7 +347,7 @@ def pdu_length(header: bytes) -> int:
     """command_length from the first 4 octets, for framing a stream.
 
     Raises PduError (ESME_RINVCMDLEN) below 16 or above MAX_PDU: the stream cannot be trusted
-    after that, so the session should nack and close.
+    after that, so the session should answer (:func:`error_response`) and close.
     """
     if len(header) < 4:
         raise ValueError("need at least the 4 octets of command_length")
@@ -322,8 +360,12 @@ def pdu_length(header: bytes) -> int:
     raise PduError(Status.ESME_RINVCMDLEN, f"command_length {length}", sequence, command_id)
 
 
-def decode(data: bytes) -> Pdu:
-    """One whole PDU (``data`` starts with its command_length).  Raises PduError."""
+def decode(data: bytes, *, strict: bool = False) -> Pdu:
+    """One whole PDU (``data`` starts with its command_length).  Raises PduError.
+
+    ``strict`` also refuses what the spec does not allow but a lenient reader can still use
+    (see the module docstring): an SMSC decodes the ESME's requests so.
+    """
     if len(data) < _HEADER.size:
         raise PduError(Status.ESME_RINVCMDLEN, f"{len(data)} octets is shorter than a header")
     length, cid, status, sequence = _HEADER.unpack_from(data)
@@ -335,13 +377,13 @@ def decode(data: bytes) -> Pdu:
     except ValueError:
         raise PduError(Status.ESME_RINVCMDID, f"unknown command_id 0x{cid:08x}", sequence, cid) from None
     try:
-        fields, tlvs = _decode_body(command, bytes(data[_HEADER.size:]))
+        fields, tlvs = _decode_body(command, bytes(data[_HEADER.size:]), strict)
     except PduError as e:
         raise PduError(e.status, f"{command.name}: {e}", sequence, cid) from None
     return Pdu(command, sequence, status, fields, tlvs)
 
 
-def _decode_body(command: CommandId, body: bytes) -> tuple[dict[str, object], dict[int, bytes]]:
+def _decode_body(command: CommandId, body: bytes, strict: bool) -> tuple[dict[str, object], dict[int, bytes]]:
     table = _BODIES[command]
     if not table:
         if body:
@@ -354,31 +396,35 @@ def _decode_body(command: CommandId, body: bytes) -> tuple[dict[str, object], di
     pos = 0
     for i, f in enumerate(table):
         lenient = is_response and i == len(table) - 1
-        fields[f.name], pos = _decode_field(f, body, pos, lenient)
-    return fields, _decode_tlvs(body, pos)
+        fields[f.name], pos = _decode_field(f, body, pos, lenient, strict)
+    return fields, _decode_tlvs(body, pos, strict)
 
 
-def _decode_field(f: _Field, body: bytes, pos: int, lenient: bool) -> tuple[object, int]:
+def _decode_field(f: _Field, body: bytes, pos: int, lenient: bool, strict: bool) -> tuple[object, int]:
     if f.kind == "u8":
         if pos >= len(body):
-            raise PduError(Status.ESME_RINVMSGLEN, f"body ends before {f.name}")
+            raise PduError(Status.ESME_RINVCMDLEN, f"body ends before {f.name}")
         return body[pos], pos + 1
     if f.kind == "c":
         end = body.find(b"\0", pos)
         if end < 0:
             if not lenient:
-                raise PduError(Status.ESME_RINVMSGLEN, f"{f.name} is not NUL-terminated")
+                raise PduError(Status.ESME_RINVCMDLEN, f"{f.name} is not NUL-terminated within the body")
             return body[pos:].decode("latin-1"), len(body)
+        if strict and end - pos >= f.size:
+            raise PduError(f.error, f"{f.name} of {end - pos} octets exceeds {f.size - 1}")
         return body[pos:end].decode("latin-1"), end + 1
     if pos >= len(body):
-        raise PduError(Status.ESME_RINVMSGLEN, "body ends before sm_length")
+        raise PduError(Status.ESME_RINVCMDLEN, "body ends before sm_length")
     end = pos + 1 + body[pos]
     if end > len(body):
         raise PduError(Status.ESME_RINVMSGLEN, f"sm_length {body[pos]} overruns the body")
+    if strict and body[pos] > f.size:
+        raise PduError(f.error, f"sm_length {body[pos]} exceeds {f.size}")
     return body[pos + 1:end], end
 
 
-def _decode_tlvs(body: bytes, pos: int) -> dict[int, bytes]:
+def _decode_tlvs(body: bytes, pos: int, strict: bool) -> dict[int, bytes]:
     tlvs: dict[int, bytes] = {}
     while pos < len(body):
         if pos + _TLV_HEAD.size > len(body):
@@ -387,6 +433,10 @@ def _decode_tlvs(body: bytes, pos: int) -> dict[int, bytes]:
         pos += _TLV_HEAD.size
         if pos + length > len(body):
             raise PduError(Status.ESME_RINVTLVSTREAM, f"TLV 0x{tag:04x} of {length} overruns the body")
+        if strict and tag in _TLV_SIZES:
+            least, most = _TLV_SIZES[tag]
+            if not least <= length <= most:
+                raise PduError(Status.ESME_RINVPARLEN, f"TLV 0x{tag:04x} of {length} octets")
         tlvs[tag] = body[pos:pos + length]
         pos += length
     return tlvs
@@ -405,3 +455,21 @@ def response_to(request: Pdu, status: int = 0, **fields: object) -> Pdu:
 def generic_nack(error: PduError) -> Pdu:
     """The generic_nack answering an undecodable PDU (sequence 0 when none could be read)."""
     return Pdu(CommandId.GENERIC_NACK, error.sequence or 0, int(error.status))
+
+
+def error_response(error: PduError) -> Pdu:
+    """The answer to a PDU that could not be decoded (SMPP 3.4 §3.3 and §4.3).
+
+    A request whose command_id is known gets its own ``*_resp`` with the error status and its
+    sequence number (a malformed submit_sm gets submit_sm_resp ESME_RINVCMDLEN, so the sender's
+    window slot is freed by the answer it waits for); anything else (an unknown command_id, an
+    unreadable header, a response) gets generic_nack.  Whether a response should be answered at
+    all is the caller's decision.
+    """
+    cid = error.command_id
+    if cid is not None and error.sequence is not None and not (cid & _RESP):
+        try:
+            return Pdu(CommandId(cid | _RESP), error.sequence, int(error.status))
+        except ValueError:  # an unknown command: generic_nack below
+            pass
+    return generic_nack(error)

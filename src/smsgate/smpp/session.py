@@ -38,7 +38,7 @@ from smsgate.dispatch.channel import ChannelError, ChannelStopping, Inbound, Sub
 from smsgate.latency import Latency
 from smsgate.smpp import dlr
 from smsgate.smpp.parts import decode_text
-from smsgate.smpp.pdu import (CommandId, Pdu, PduError, Status, Tag, decode, encode, generic_nack,
+from smsgate.smpp.pdu import (CommandId, Pdu, PduError, Status, Tag, decode, encode, error_response,
                               pdu_length, response_to)
 from smsgate.smpp.throttle import Pause, TokenBucket
 
@@ -349,12 +349,12 @@ class _Link:
             self.drop(reason)
 
     async def _read_pdu(self, reader: asyncio.StreamReader) -> Pdu | None:
-        """One PDU, or None for one that was answered with generic_nack and skipped."""
+        """One PDU, or None for one that could not be decoded (answered and skipped)."""
         head = await reader.readexactly(4)
         try:
             length = pdu_length(head)
-        except PduError as exc:  # the stream cannot be resynchronised: nack and give up
-            await self._answer(generic_nack(exc))
+        except PduError as exc:  # the stream cannot be resynchronised: answer and give up
+            await self._answer(error_response(exc))
             raise _EndOfLink(f"bad framing: {exc}") from exc
         data = head + await reader.readexactly(length - 4)
         self._last_rx = time.monotonic()
@@ -365,8 +365,9 @@ class _Link:
             return None
 
     async def _reject(self, exc: PduError) -> None:
-        """A well-framed PDU we cannot read: nack a request; fail the request a response was
-        for (answering a response is not allowed, and its outcome is unknown)."""
+        """A well-framed PDU we cannot read: answer a request (a known one with its own *_resp,
+        SMPP 3.4 §4.3); fail the request a response was for (answering a response is not
+        allowed, and its outcome is unknown)."""
         log.warning("smpp_undecodable_pdu", extra={"link": self.label, "status": _status_name(exc.status),
                                                     "reason": str(exc)})
         if exc.command_id is not None and exc.command_id & _RESP:
@@ -374,7 +375,7 @@ class _Link:
             if future is not None and not future.done():
                 future.set_exception(LinkLost(f"undecodable response: {exc}"))
             return
-        await self._answer(generic_nack(exc))
+        await self._answer(error_response(exc))
 
     async def _dispatch(self, pdu: Pdu) -> None:
         if pdu.is_response:

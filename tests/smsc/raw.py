@@ -45,6 +45,14 @@ class RawClient:
         return self.send(CommandId.SUBMIT_SM, source_addr="10690", destination_addr=destination,
                          short_message=text, registered_delivery=registered_delivery, **fields)
 
+    async def query(self, message_id: str, source_addr: str = "10690") -> Pdu:
+        return await self.call(CommandId.QUERY_SM, message_id=message_id, source_addr=source_addr)
+
+    async def cancel(self, message_id: str, source_addr: str = "10690",
+                     destination: str = "8613800000001") -> Pdu:
+        return await self.call(CommandId.CANCEL_SM, message_id=message_id, source_addr=source_addr,
+                               destination_addr=destination)
+
     def ack(self, deliver: Pdu) -> None:
         self.writer.write(encode(response_to(deliver, message_id="")))
 

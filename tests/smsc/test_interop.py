@@ -73,3 +73,35 @@ async def test_smpplib_transceiver_round_trip(simulator):
         assert f"id:{tlv_id} " in text and "stat:DELIVRD" in text and state == 2
     assert sorted(t.lstrip("0") for t, _, _ in receipts) == sorted(r.lower().lstrip("0") for r in resps)
     assert any("text:Your code is 1234" in text for _, text, _ in receipts)
+
+
+def query(port: int) -> dict[str, object]:
+    """Submit without a receipt, then ask for its state with smpplib's query_sm, twice: by the
+    id submit_sm_resp gave, and by one never issued."""
+    client = Client("127.0.0.1", port, timeout=5, allow_unknown_opt_params=True)
+    client.connect()
+    try:
+        client.bind_transceiver(system_id="shop", password="pw")
+        client.send_message(source_addr="10690", dest_addr_ton=1, destination_addr="8613800000001",
+                            short_message=b"Your code is 1234", registered_delivery=False)
+        resp = client.read_pdu()
+        message_id = as_str(resp.message_id)
+        client.query_message(message_id=message_id, source_addr_ton=0, source_addr_npi=0, source_addr="10690")
+        known = client.read_pdu()
+        client.query_message(message_id="FFFFFFFFFFFF", source_addr_ton=0, source_addr_npi=0, source_addr="10690")
+        unknown = client.read_pdu()
+        client.unbind()
+    finally:
+        client.disconnect()
+    return {"id": message_id, "known": known, "unknown": unknown}
+
+
+async def test_smpplib_query_sm(simulator):
+    async with simulator(deliver_ratio=1.0, receipt_delay_ms=0) as sim:
+        result = await asyncio.wait_for(asyncio.to_thread(query, sim.port), DEADLINE)
+    known, unknown = result["known"], result["unknown"]
+    assert (known.command, known.status) == ("query_sm_resp", 0)
+    assert as_str(known.message_id) == result["id"]
+    assert (known.message_state, known.error_code) == (2, 0)  # DELIVERED
+    assert len(as_str(known.final_date)) == 16 and as_str(known.final_date).endswith("00+")
+    assert (unknown.command, unknown.status) == ("query_sm_resp", consts.SMPP_ESME_RINVMSGID)

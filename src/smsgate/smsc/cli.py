@@ -50,6 +50,8 @@ def run(
     system_id: Annotated[str, typer.Option(help="Our system_id; with --password the only one accepted.")] = "smsgate",
     password: Annotated[str, typer.Option(help="Required password (empty: accept any).")] = "",
     seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible outcomes and ids.")] = None,
+    pdu_timeout: Annotated[float, typer.Option(help="Seconds a PDU may take to arrive whole.")] = 5.0,
+    remember: Annotated[int, typer.Option(help="Recent messages query_sm/cancel_sm can reach.")] = 100_000,
     control_port: ControlPort = None,
 ) -> None:
     """Run the simulator until SIGINT/SIGTERM, then unbind everyone and flush the record."""
@@ -59,7 +61,8 @@ def run(
         config = SimConfig(host=host, port=port, system_id=system_id, password=password,
                            deliver_ratio=deliver_ratio, receipt_delay_ms=receipt_delay_ms,
                            latency_ms=latency_ms, throttle_every=throttle_every,
-                           drop_after=drop_after, record=record, seed=seed)  # fmt: skip
+                           drop_after=drop_after, record=record, seed=seed,
+                           pdu_timeout=pdu_timeout, remember=remember)  # fmt: skip
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     try:

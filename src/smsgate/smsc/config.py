@@ -28,6 +28,8 @@ class SimConfig:
     drop_after: int = 0  # close a connection right after answering its Nth accepted submit_sm
     record: Path | None = None  # JSON Lines, one line per accepted submit_sm
     seed: int | None = None  # deterministic outcomes and message ids, for tests
+    pdu_timeout: float = 5.0  # seconds a PDU may take to arrive whole; then answer and close
+    remember: int = 100_000  # recent messages whose state query_sm/cancel_sm can reach
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.deliver_ratio <= 1.0:
@@ -35,5 +37,9 @@ class SimConfig:
         for name in ("port", "receipt_delay_ms", "latency_ms", "throttle_every", "drop_after"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if not self.pdu_timeout > 0:
+            raise ValueError(f"pdu_timeout must be positive, not {self.pdu_timeout}")
+        if self.remember < 1:
+            raise ValueError(f"remember must be at least 1, not {self.remember}")
         if len(self.system_id) > 15:
             raise ValueError("system_id is at most 15 characters (SMPP 3.4 §4.1)")

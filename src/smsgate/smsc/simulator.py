@@ -6,6 +6,12 @@ never answered before the link dropped) waits, up to ``PENDING_LIMIT`` per syste
 out on the next bind_receiver/bind_transceiver of that system_id.  Receipts go back on the
 submitting session when it can receive, else round-robin over that system_id's receivers.
 Only ``registered_delivery`` bits 0-1 are honoured: 1 = always, 2 = on failure only.
+
+Every accepted message's fate (outcome, and when it becomes final) is drawn at once, receipt or
+not, and kept in a :class:`~smsgate.smsc.ledger.Ledger` of recent messages, which answers
+query_sm and cancel_sm.  A submit_sm is refused as a carrier would: ESME_RINVDSTADR for an empty
+destination, ESME_RMISSINGOPTPARAM when it carries some but not all of the sar_* TLVs
+(SMPP 3.4 §5.3.2.22-24 go together).
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
 from smsgate.smpp.pdu import Pdu, Status, Tag, encode, response_to
 from smsgate.smsc.config import SimConfig
+from smsgate.smsc.ledger import INVALID, Ledger
 from smsgate.smsc.messages import mo_pdu, preview, receipt_pdu
 from smsgate.smsc.outcome import DELIVERED, OutcomePicker, first_id, receipt_id, resp_id
 from smsgate.smsc.record import Recorder
@@ -33,6 +41,7 @@ PENDING_LIMIT = 100_000  # receipts kept per system_id while nobody can receive 
 REDELIVER_AFTER_S = 1.0  # a deliver_sm refused with a temporary error is offered again then
 _CLOSE_GRACE = 1.0  # seconds given to ESMEs to answer our unbind on close()
 _MAX_ADDR = 20  # source_addr/destination_addr octets (SMPP 3.4 §4.4.1)
+_SAR = (Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM)
 
 
 class Simulator:
@@ -42,8 +51,11 @@ class Simulator:
         self.config = config
         self.system_id = config.system_id
         self.port = config.port
+        self.pdu_timeout = config.pdu_timeout
         self.accepted = 0
-        self._ids = itertools.count(first_id(config.seed))
+        first = first_id(config.seed)
+        self._ids = itertools.count(first)
+        self._ledger = Ledger(config.remember, first)
         self._outcomes = OutcomePicker(config.deliver_ratio, config.seed)
         self._jitter = random.Random(config.seed)
         self._sessions: set[Session] = set()
@@ -131,7 +143,7 @@ class Simulator:
         if cfg.throttle_every and session.submits % cfg.throttle_every == 0:
             self._respond(session, encode(response_to(pdu, Status.ESME_RTHROTTLED)))
             return
-        status = _address_error(pdu)
+        status = _submit_error(pdu)
         if status:
             self._respond(session, encode(response_to(pdu, status)))
             return
@@ -142,7 +154,32 @@ class Simulator:
         self._record(session, pdu, resp_id(n), now)
         last = bool(cfg.drop_after) and session.accepted >= cfg.drop_after
         self._respond(session, encode(response_to(pdu, message_id=resp_id(n))), close=last)
-        self._schedule_receipt(session, pdu, n, now)
+        self._decide(session, pdu, n, now)
+
+    def on_query(self, session: Session, pdu: Pdu) -> None:
+        """query_sm: the message's state from the ledger (SMPP 3.4 §4.8)."""
+        message_id = str(pdu.fields["message_id"])
+        slot = self._ledger.find(message_id, session.system_id, str(pdu.fields["source_addr"]))
+        if slot < 0:
+            status = Status.ESME_RINVMSGID if slot == INVALID else Status.ESME_RQUERYFAIL
+            session.send(encode(response_to(pdu, status)))
+            return
+        state, final_date, error = self._ledger.state(slot, time.time())
+        session.send(encode(response_to(pdu, message_id=message_id, final_date=final_date,
+                                        message_state=state, error_code=error)))
+
+    def on_cancel(self, session: Session, pdu: Pdu) -> None:
+        """cancel_sm of one message by its id (SMPP 3.4 §4.9); cancelling every message between
+        two addresses (an empty message_id) is not offered and fails with ESME_RCANCELFAIL."""
+        message_id = str(pdu.fields["message_id"])
+        slot = self._ledger.find(message_id, session.system_id, str(pdu.fields["source_addr"]))
+        if slot == INVALID and message_id:
+            status = Status.ESME_RINVMSGID
+        elif slot < 0 or not self._ledger.cancel(slot, time.time()):
+            status = Status.ESME_RCANCELFAIL
+        else:
+            status = Status.ESME_ROK
+        session.send(encode(response_to(pdu, status)))
 
     # --- submit_sm -------------------------------------------------------------------------------
 
@@ -168,19 +205,25 @@ class Simulator:
             "message_hex": message.hex(), "message_id": message_id,
         })  # fmt: skip
 
-    def _schedule_receipt(self, session: Session, pdu: Pdu, n: int, now: datetime) -> None:
-        wanted = int(pdu.fields["registered_delivery"]) & 0x03  # type: ignore[call-overload]
-        if wanted not in (1, 2):
-            return
+    def _decide(self, session: Session, pdu: Pdu, n: int, now: datetime) -> None:
+        """Draw message ``n``'s fate, remember it, and schedule its receipt if one is wanted."""
         text, concat = preview(pdu)
         outcome = self._outcomes.pick(str(pdu.fields["destination_addr"]), concat)
-        if wanted == 2 and outcome is DELIVERED:
-            return
         delay = self.config.receipt_delay_ms / 1000 * self._jitter.uniform(0.8, 1.2)
+        wanted = int(pdu.fields["registered_delivery"]) & 0x03  # type: ignore[call-overload]
+        receipt = wanted == 1 or (wanted == 2 and outcome is not DELIVERED)
+        self._ledger.add(n, session.system_id, str(pdu.fields["source_addr"]), outcome,
+                         now.timestamp() + delay, receipt)
+        if not receipt:
+            return
         wire = receipt_pdu(pdu, receipt_id(n), outcome, text=text, submitted=now,
                            done=now + timedelta(seconds=delay))
         assert self._timers is not None
-        self._timers.call_later(delay, self._route, Delivery(session.system_id, wire, session))
+        self._timers.call_later(delay, self._receipt_due, Delivery(session.system_id, wire, session, n))
+
+    def _receipt_due(self, item: Delivery) -> None:
+        if self._ledger.settle(item.message):  # False: the message was cancelled
+            self._route(item)
 
     # --- deliver_sm ------------------------------------------------------------------------------
 
@@ -201,10 +244,17 @@ class Simulator:
         return sum(s.deliver(Delivery(s.system_id, wire)) for s in receivers)
 
 
-def _address_error(pdu: Pdu) -> int:
-    """The submit_sm_resp error for addresses a receipt could not carry back, else 0."""
+def _submit_error(pdu: Pdu) -> int:
+    """The submit_sm_resp error for a submit_sm a carrier would refuse (see the module
+    docstring), else 0.  Over-long fields are refused before, by the strict decode."""
     destination, source = str(pdu.fields["destination_addr"]), str(pdu.fields["source_addr"])
     if not destination or len(destination) > _MAX_ADDR:
         return Status.ESME_RINVDSTADR
-    return Status.ESME_RINVSRCADR if len(source) > _MAX_ADDR else 0
+    if len(source) > _MAX_ADDR:
+        return Status.ESME_RINVSRCADR
+    if pdu.tlvs:
+        sar = sum(tag in pdu.tlvs for tag in _SAR)
+        if sar and sar < len(_SAR):
+            return Status.ESME_RMISSINGOPTPARAM
+    return 0
 

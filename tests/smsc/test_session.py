@@ -269,6 +269,7 @@ async def test_time_spent_not_reading_an_esme_that_does_not_read_does_not_count(
         def pause_reading(self) -> None: ...
         def resume_reading(self) -> None: ...
         def is_closing(self) -> bool: return self.closed
+        def can_write_eof(self) -> bool: return False
         def close(self) -> None: self.closed = True
 
     hub = SimpleNamespace(system_id="smsc", pdu_timeout=0.1, on_closed=lambda s: None)

@@ -7,9 +7,10 @@ stores six values.  An older id is answered as a carrier answers for one past it
 ESME_RQUERYFAIL / ESME_RCANCELFAIL.
 
 A message's fate is drawn when it is accepted (:mod:`smsgate.smsc.outcome`): it is ENROUTE until
-``final_at`` (when its receipt, if one was asked for, falls due), then in its outcome's state
-with that moment as its final_date.  A cancel_sm before then makes it DELETED at once and its
-receipt is never sent; after then it fails.  Ids are looked up as numbers, so the
+``final_at``, then in its outcome's state with that moment as its final_date.  For a message
+with a receipt, "then" is when the receipt falls due and is handed out (:meth:`Ledger.settle`),
+so query_sm never reports an outcome whose receipt has not been sent yet.  A cancel_sm before
+then makes it DELETED at once and its receipt is never sent; after then it fails.  Ids are looked up as numbers, so the
 submit_sm_resp spelling ("1A2B3C1") and the receipt's ("0001a2b3c1") both work.  A message is
 only found for the system_id that submitted it and, when the request names one, for the
 source_addr it was sent from (SMPP 3.4 §4.8.1, §4.9.1).
@@ -31,9 +32,9 @@ DELETED = 4
 INVALID = -1  # Ledger.find: an id this simulator never issued
 FORGOTTEN = -2  # Ledger.find: issued, but no longer remembered, or not the asker's
 
-_SETTLED = 1  # its receipt fell due: final, whatever the clock says
+_SETTLED = 1  # its receipt fell due: final
 _CANCELLED = 2
-_RECEIPT = 4  # a receipt is scheduled for it
+_RECEIPT = 4  # a receipt is scheduled: final when settled, not by the clock
 _HEX_ID = re.compile(r"[0-9A-Fa-f]{1,64}")
 
 
@@ -81,7 +82,7 @@ class Ledger:
         flags, final_at = self._flags[slot], self._final_at[slot]
         if flags & _CANCELLED:
             return DELETED, smpp_time(final_at), 0
-        if not flags & _SETTLED and now < final_at:
+        if not _final(flags, final_at, now):
             return ENROUTE, "", 0
         outcome = self._outcomes[slot]
         assert outcome is not None
@@ -90,7 +91,7 @@ class Ledger:
     def cancel(self, slot: int, now: float) -> bool:
         """Make a message that is not final yet DELETED; False if it already is final."""
         flags = self._flags[slot]
-        if flags & (_SETTLED | _CANCELLED) or now >= self._final_at[slot]:
+        if flags & _CANCELLED or _final(flags, self._final_at[slot], now):
             return False
         self._flags[slot] = flags | _CANCELLED
         self._final_at[slot] = now
@@ -107,6 +108,10 @@ class Ledger:
         if self._ids[i] == n:
             self._flags[i] |= _SETTLED
         return True
+
+
+def _final(flags: int, final_at: float, now: float) -> bool:
+    return bool(flags & _SETTLED) if flags & _RECEIPT else now >= final_at
 
 
 def smpp_time(ts: float) -> str:

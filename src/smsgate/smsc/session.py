@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _HEADER = 16
 _MAX_SEQ = 0x7FFFFFFF
+_LINGER_S = 2.0  # after our FIN, how long the ESME may take to close its side
 # deliver_sm_resp statuses that mean "not now": ESME_RX_T_APPN, ESME_RMSGQFUL, ESME_RTHROTTLED
 _RETRY_LATER = frozenset({0x65, 0x14, 0x58})
 # bind command -> (may submit, may receive)
@@ -93,6 +94,7 @@ class Session(asyncio.Protocol):
         self._partial_since: float | None = None  # loop time the unfinished PDU in _buf began
         self._partial_timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
+        self._linger_handle: asyncio.TimerHandle | None = None
         self._out: list[bytes] = []
         self._flush_handle: asyncio.Handle | None = None
         self._seq = 0
@@ -127,8 +129,9 @@ class Session(asyncio.Protocol):
         self.can_submit = self.can_receive = False
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-        if self._partial_timer is not None:
-            self._partial_timer.cancel()
+        for handle in (self._partial_timer, self._linger_handle):
+            if handle is not None:
+                handle.cancel()
         self.hub.on_closed(self)
         if not self.closed.done():
             self.closed.set_result(None)
@@ -191,13 +194,26 @@ class Session(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_handle = None
-        if self._transport is None or self._transport.is_closing():
+        if self._transport is None or self._transport.is_closing() or self._linger_handle is not None:
             return
         if self._out:
             self._transport.write(b"".join(self._out))
             self._out.clear()
         if self._close_when_flushed:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Close so that our last answer stays readable: send FIN, drop whatever the ESME still
+        sends, and close when it closes too, or abort after ``_LINGER_S``.  A plain close()
+        while the ESME is still writing (a slow sender cut off, a pipelining client past
+        drop_after) makes our kernel answer its next octets with a reset, and a reset can
+        destroy the answer in the ESME's receive buffer before it has read it."""
+        assert self._transport is not None
+        if not self._transport.can_write_eof():
             self._transport.close()
+            return
+        self._transport.write_eof()
+        self._linger_handle = self._loop.call_later(_LINGER_S, self._transport.abort)
 
     def _next_seq(self) -> int:
         self._seq = self._seq % _MAX_SEQ + 1

@@ -292,16 +292,23 @@ SUBMIT_LONG_SM = (
 @pytest.mark.parametrize(
     ("wire", "status"),
     [
-        pytest.param(_with_length(SUBMIT_GSM[:19] + b"A" * 21 + SUBMIT_GSM[23:]), Status.ESME_RINVSRCADR, id="source_addr"),
-        pytest.param(_with_length(SUBMIT_GSM[:26] + b"1" * 21 + SUBMIT_GSM[39:]), Status.ESME_RINVDSTADR, id="destination_addr"),
-        pytest.param(_with_length(SUBMIT_GSM[:16] + b"CMTXYZ" + SUBMIT_GSM[16:]), Status.ESME_RINVSERTYP, id="service_type"),
-        pytest.param(_with_length(SUBMIT_GSM[:44] + b"1" * 17 + SUBMIT_GSM[44:]), Status.ESME_RINVEXPIRY, id="validity_period"),
+        pytest.param(_with_length(SUBMIT_GSM[:19] + b"A" * 21 + SUBMIT_GSM[23:]), Status.ESME_RINVSRCADR,
+                     id="source_addr"),
+        pytest.param(_with_length(SUBMIT_GSM[:26] + b"1" * 21 + SUBMIT_GSM[39:]), Status.ESME_RINVDSTADR,
+                     id="destination_addr"),
+        pytest.param(_with_length(SUBMIT_GSM[:16] + b"CMTXYZ" + SUBMIT_GSM[16:]), Status.ESME_RINVSERTYP,
+                     id="service_type"),
+        pytest.param(_with_length(SUBMIT_GSM[:44] + b"1" * 17 + SUBMIT_GSM[44:]), Status.ESME_RINVEXPIRY,
+                     id="validity_period"),
         pytest.param(SUBMIT_LONG_SM, Status.ESME_RINVMSGLEN, id="sm_length-255"),
-        pytest.param(_with_length(SUBMIT_GSM + h("020c 0001 07")), Status.ESME_RINVPARLEN, id="sar_msg_ref_num-1-octet"),
-        pytest.param(_with_length(SUBMIT_GSM + h("0427 0002 0002")), Status.ESME_RINVPARLEN, id="message_state-2-octets"),
+        pytest.param(_with_length(SUBMIT_GSM + h("020c 0001 07")), Status.ESME_RINVPARLEN,
+                     id="sar_msg_ref_num-1-octet"),
+        pytest.param(_with_length(SUBMIT_GSM + h("0427 0002 0002")), Status.ESME_RINVPARLEN,
+                     id="message_state-2-octets"),
         pytest.param(_with_length(BIND_TRX[:16] + b"x" * 16 + BIND_TRX[23:]), Status.ESME_RINVSYSID, id="system_id"),
         pytest.param(_with_length(BIND_TRX[:24] + b"123456789" + BIND_TRX[30:]), Status.ESME_RINVPASWD, id="password"),
-        pytest.param(_with_length(QUERY_SM[:16] + b"f" * 65 + QUERY_SM[23:]), Status.ESME_RINVMSGID, id="query_sm-message_id"),
+        pytest.param(_with_length(QUERY_SM[:16] + b"f" * 65 + QUERY_SM[23:]), Status.ESME_RINVMSGID,
+                     id="query_sm-message_id"),
     ],
 )  # fmt: skip
 def test_strict_decode_names_the_field_at_fault(wire, status):
@@ -332,9 +339,11 @@ def _error(wire: bytes) -> PduError:
     [
         # a known request gets its own response, with the request's sequence number
         pytest.param(_with_length(SUBMIT_GSM[:30]), h("00000010 80000004 00000002 00000002"), id="submit_sm-cut"),
-        pytest.param(_with_length(SUBMIT_GSM + h("0424 0010 41")), h("00000010 80000004 000000c0 00000002"), id="submit_sm-tlv"),
+        pytest.param(_with_length(SUBMIT_GSM + h("0424 0010 41")), h("00000010 80000004 000000c0 00000002"),
+                     id="submit_sm-tlv"),
         pytest.param(_with_length(BIND_TRX[:-1]), h("00000010 80000009 00000002 00000001"), id="bind_transceiver-cut"),
-        pytest.param(_with_length(ENQUIRE_LINK + b"\0"), h("00000010 80000015 00000002 0000000b"), id="enquire_link-body"),
+        pytest.param(_with_length(ENQUIRE_LINK + b"\0"), h("00000010 80000015 00000002 0000000b"),
+                     id="enquire_link-body"),
         pytest.param(_with_length(QUERY_SM[:-3]), h("00000010 80000003 00000002 00000004"), id="query_sm-cut"),
         pytest.param(_with_length(CANCEL_SM[:-1]), h("00000010 80000008 00000002 00000005"), id="cancel_sm-cut"),
         # an unknown command, or a response, gets generic_nack

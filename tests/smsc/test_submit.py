@@ -10,7 +10,9 @@ from collections import Counter
 from smsgate.smpp.dlr import is_receipt, normalize_id, parse_receipt
 from smsgate.smpp.parts import decode_text
 from smsgate.smpp.pdu import CommandId, Pdu, Status, Tag
-from tests.smsc.raw import RawClient
+from tests.smsc.raw import TIMEOUT, RawClient
+
+ENROUTE = 1  # query_sm's message_state for a message not final yet
 
 
 async def read_all(client: RawClient, resps: int, receipts: int) -> tuple[list[Pdu], list[Pdu]]:
@@ -66,9 +68,11 @@ async def test_transmitter_receipts_go_to_a_receiver_of_the_same_system_id(simul
         await tx.bind(CommandId.BIND_TRANSMITTER)
         await other.bind(CommandId.BIND_RECEIVER, system_id="someone-else")
         tx.submit()
-        await read_all(tx, 1, 0)
-        await asyncio.sleep(0.05)  # the receipt falls due while no receiver is bound: it waits
-        await rx.bind(CommandId.BIND_RECEIVER)
+        (resp,), _ = await read_all(tx, 1, 0)
+        async with asyncio.timeout(TIMEOUT):  # the receipt falls due while no receiver is bound
+            while (await tx.query(str(resp.fields["message_id"]))).fields["message_state"] == ENROUTE:
+                await asyncio.sleep(0.01)
+        await rx.bind(CommandId.BIND_RECEIVER)  # ... so it waited for this bind
         (receipt,) = (await read_all(rx, 0, 1))[1]
         assert is_receipt(receipt)
         for client in (tx, rx, other):

@@ -458,7 +458,7 @@ def generic_nack(error: PduError) -> Pdu:
 
 
 def error_response(error: PduError) -> Pdu:
-    """The answer to a PDU that could not be decoded (SMPP 3.4 §3.3 and §4.3).
+    """The answer to a PDU that could not be decoded (SMPP 3.4 §4.3).
 
     A request whose command_id is known gets its own ``*_resp`` with the error status and its
     sequence number (a malformed submit_sm gets submit_sm_resp ESME_RINVCMDLEN, so the sender's

@@ -59,23 +59,25 @@ SIGNATURE_BRACKETS = "【】︻︼〖〗︗︘"
 #: rule 2: brackets that frame a name like a signature (openers, closers)
 _OPENERS = "[［〔﹝︹〘〚⟦❲⁅﹇"
 _CLOSERS = "]］〕﹞︺〙〛⟧❳⁆﹈"
-_RESERVED = re.compile(f"[{re.escape(SIGNATURE_BRACKETS)}]")
-_RESERVED_PAIR = re.compile(f"[{re.escape(SIGNATURE_BRACKETS[::2])}][^{re.escape(SIGNATURE_BRACKETS)}]{{0,32}}"
-                            f"[{re.escape(SIGNATURE_BRACKETS[1::2])}]")
-# an opener, up to 32 characters that are no bracket, a closer (the shortest such span)
-_BRACKETED = re.compile(f"[{re.escape(_OPENERS)}]([^{re.escape(_OPENERS + _CLOSERS)}]{{1,32}})"
-                        f"[{re.escape(_CLOSERS)}]")
+_ANY = re.escape(SIGNATURE_BRACKETS + _OPENERS + _CLOSERS)
+_ANY_BRACKET = re.compile(f"[{_ANY}]")  # most texts have none: one quick scan says so
+# one pass: a reserved bracket, or an opener, up to 32 characters that are no bracket, a closer
+_SCAN = re.compile(f"(?P<reserved>[{re.escape(SIGNATURE_BRACKETS)}])"
+                   f"|[{re.escape(_OPENERS)}](?P<inner>[^{_ANY}]{{1,32}})[{re.escape(_CLOSERS)}]")
+_FRAMED = re.compile(f"[{re.escape(SIGNATURE_BRACKETS[::2])}][^{re.escape(SIGNATURE_BRACKETS)}]{{0,32}}"
+                     f"[{re.escape(SIGNATURE_BRACKETS[1::2])}]")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
 
 
 def second_signature(body: str) -> str | None:
     """What in ``body`` (a text after its signature) reads as another signature, else None."""
-    reserved = _RESERVED.search(body)
-    if reserved is not None:  # shown with what it frames, when it frames something
-        framed = _RESERVED_PAIR.search(body, reserved.start())
-        return framed.group() if framed is not None and framed.start() == reserved.start() else reserved.group()
-    for match in _BRACKETED.finditer(body):
-        name = normalize(match.group(1))
+    if _ANY_BRACKET.search(body) is None:
+        return None
+    for match in _SCAN.finditer(body):
+        if match["reserved"] is not None:  # shown with what it frames, when it frames something
+            framed = _FRAMED.match(body, match.start())
+            return framed.group() if framed is not None else match.group()
+        name = normalize(match["inner"])
         if 2 <= len(name) <= 8 and _HAN.search(name):
             return match.group()
     return None

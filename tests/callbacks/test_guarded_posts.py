@@ -22,6 +22,7 @@ import pytest
 import trustme
 
 from smsgate.callbacks.events import SIGNATURE_HEADER, verify
+from smsgate.callbacks import poster as poster_module
 from smsgate.callbacks.poster import Poster
 from smsgate.callbacks.targets import CallbackGuard, CallbackPolicy, parse_allow
 from smsgate.callbacks.transport import guarded_client
@@ -263,3 +264,19 @@ async def test_the_checked_addresses_are_tried_in_turn(world: World, dns: FakeDn
     await poster.close()
     assert last(world)[0] == "DONE" and len(hook.requests) == 1
     assert connections == [("127.0.0.3", hook.port), (HOOK, hook.port)]
+
+
+async def test_a_hook_that_never_answers_is_given_up_on_within_the_post_deadline(
+        world: World, dns: FakeDns, connections: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A post (resolution, check, connection, answer) has one deadline, and the round's events
+    are leased a little longer: a post that outlasted its lease could be made twice."""
+    monkeypatch.setattr(poster_module, "POST_DEADLINE_S", 0.5)
+    with socket.create_server((HOOK, 0)) as silent:  # accepts, reads nothing, answers nothing
+        dns.names["hooks.test"] = [HOOK]
+        poster, outbox = poster_for(world, f"http://hooks.test:{silent.getsockname()[1]}/events")
+        queue(world, outbox, 0)
+        await poster.run_once(now=1)
+        await poster.close()
+    assert last(world) == ("PENDING", 1, "no answer within 0.5 s")
+    (due,) = world.store.db.execute("SELECT next_attempt_at FROM outbox").fetchone()
+    assert due == 1 + poster_module.backoff_ms(1)  # retried like any failed post

@@ -19,7 +19,7 @@ import httpx
 
 from smsgate.callbacks.events import SIGNATURE_HEADER, signature
 from smsgate.callbacks.targets import CallbackGuard, split_url
-from smsgate.callbacks.transport import TIMEOUT_S, guarded_client
+from smsgate.callbacks.transport import guarded_client
 from smsgate.domain import errors
 from smsgate.store.outbox import OutboxStore, Pending
 
@@ -28,6 +28,9 @@ log = logging.getLogger("smsgate.callbacks")
 MAX_ATTEMPTS = 10  # 2 s, 4 s, ... capped at 10 min: about 25 minutes of trying in all
 FIRST_BACKOFF_MS = 2_000
 MAX_BACKOFF_MS = 600_000
+#: a post's whole time, resolution and check included; the events of a round are leased a
+#: little longer, so no other poster takes one while it may still be in flight
+POST_DEADLINE_S = 30
 
 Write = Callable[..., Awaitable[Any]]
 
@@ -67,10 +70,10 @@ class Poster:
     async def run_once(self, now: int | None = None) -> int:
         """Post every due event once; returns how many were tried."""
         now = now or time.time_ns() // 1_000_000
-        pending = await self._write(self._outbox.take, now, 200, int(2_000 * TIMEOUT_S) + 5_000)
+        pending = await self._write(self._outbox.take, now, 200, POST_DEADLINE_S * 1000 + 5_000)
         if not pending:
             return 0
-        checks: dict[tuple[str, int], asyncio.Task] = {}  # one resolution per host per round
+        checks: dict[tuple[str, int], asyncio.Future] = {}  # one resolution per host per round
         outcomes = await asyncio.gather(*(self._post(p, checks) for p in pending))
         done = [p.id for p, err in zip(pending, outcomes) if err is None]
         retries, failed = [], []
@@ -89,29 +92,27 @@ class Poster:
             log.warning("callbacks_given_up", extra={"events": len(failed)})
         return len(pending)
 
-    async def _post(self, event: Pending, checks: dict[tuple[str, int], asyncio.Task]) -> str | None:
+    async def _post(self, event: Pending, checks: dict[tuple[str, int], asyncio.Future]) -> str | None:
         """None when the customer took it (2xx), else why not."""
-        try:
-            target = split_url(event.url)
-            if target not in checks:
-                checks[target] = asyncio.ensure_future(self._check(*target))
-            await checks[target]
-        except errors.CallbackTargetRefused as exc:
-            return f"refused: {exc.detail}"[:200]
-        except errors.SmsgateError as exc:
-            return exc.message[:200]
         headers = {
             "Content-Type": "application/json;charset=UTF-8",
             SIGNATURE_HEADER: signature(self._secret_for(event.project_id), int(time.time()), event.body),
         }
         try:
-            r = await self._http.post(event.url, content=event.body, headers=headers)
+            async with asyncio.timeout(POST_DEADLINE_S):
+                target = split_url(event.url)
+                if target not in checks:
+                    checks[target] = asyncio.ensure_future(self._check(*target))
+                await asyncio.shield(checks[target])  # shared by the round's posts to this host
+                r = await self._http.post(event.url, content=event.body, headers=headers)
+        except errors.CallbackTargetRefused as exc:  # at the check, or at the connection
+            return f"refused: {exc.detail}"[:200]
+        except errors.SmsgateError as exc:  # the resolver cannot answer now
+            return exc.message[:200]
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"[:200]
-        except errors.CallbackTargetRefused as exc:  # DNS changed between the check and the connection
-            return f"refused: {exc.detail}"[:200]
-        except errors.SmsgateError as exc:
-            return exc.message[:200]
+        except TimeoutError:
+            return f"no answer within {POST_DEADLINE_S:g} s"
         if 200 <= r.status_code < 300:
             return None
         return f"HTTP {r.status_code}"

@@ -232,11 +232,8 @@ class CallbackGuard:
 def _client_message(host: str, literal: IPAddress | None) -> str:
     """What a client is told: the same words whether a name resolves to a private address or not
     at all, so that the answer does not map the service's internal DNS for a stranger."""
-    what = str(literal) if literal is not None else f"{host} does not resolve to"
-    if literal is not None:
-        return (f"Parameter: TopicUrn is invalid: {what} is not a public address; callbacks go to"
-                " public addresses only, unless the service's operator allows more networks.")
-    return (f"Parameter: TopicUrn is invalid: {what} a public address; callbacks go to public"
+    said = f"{literal} is not" if literal is not None else f"{host} does not resolve to"
+    return (f"Parameter: TopicUrn is invalid: {said} a public address; callbacks go to public"
             " addresses only, unless the service's operator allows more networks.")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from smsgate.api.app import create_app
+from smsgate.callbacks import targets
 from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key, new_token, token_hash
 from smsgate.config import Settings
 from smsgate.domain.records import SignStatus, SignType
@@ -66,6 +67,32 @@ def make_world(data_dir: Path, **settings_overrides: object) -> World:
     sign = store.create_sign(project.id, "阿克米", SignType.PROMOTIONAL)
     store.set_sign_status(project.id, sign.id, SignStatus.APPROVED)
     return World(settings, store, project.id, ak, sk, issue_token(store, project.id), sign.id)
+
+
+class FakeDns:
+    """Name resolution for callback targets in tests: the names a test sets, nothing else.
+
+    Tests may only ever reach loopback, and a real lookup reaches a DNS server: every test runs
+    with this resolver in place of the system's (``dns`` below).  ``names[host]`` is a list of
+    addresses or a function returning one (to change the answer between two lookups)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, list[str] | Callable[[], list[str]]] = {}
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        answer = self.names.get(host.lower())
+        if answer is None:
+            raise targets.NameNotFound(host)
+        return list(answer() if callable(answer) else answer)
+
+
+@pytest.fixture(autouse=True)
+def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    fake = FakeDns()
+    monkeypatch.setattr(targets, "system_resolve", fake)
+    return fake
 
 
 @pytest.fixture

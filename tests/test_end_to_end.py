@@ -75,7 +75,10 @@ def receiver() -> Receiver:
 def test_accepted_messages_are_delivered_reported_and_replies_opt_out(tmp_path: Path, receiver: Receiver) -> None:
     sim_port = free_pair()
     server = live_server(tmp_path / "data", env={"SMSGATE_SIM_PORT": str(sim_port),
-                                                 "SMSGATE_SEND_WINDOW": "00:00-24:00"})
+                                                 "SMSGATE_SEND_WINDOW": "00:00-24:00",
+                                                 # the receiver listens on loopback, which callbacks
+                                                 # may reach only when the operator allows it
+                                                 "SMSGATE_CALLBACK_ALLOW": "127.0.0.0/8"})
     try:
         token = smsgate("admin", "token", "create", server.project_id, data_dir=server.data_dir).stdout.strip()
         secret = smsgate("admin", "project", "callback-secret", server.project_id,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from smsgate.callbacks.targets import IPNetwork, parse_allow
+
 DEFAULT_DATA_DIR = "data"
 
 
@@ -55,6 +57,9 @@ class Settings:
     bind_lease_ms: int = 15_000
     #: on SIGTERM the process stops in order within this long, or ends itself (smsgate.shutdown)
     stop_timeout_s: float = 30.0
+    #: networks callbacks may be posted to besides public addresses (``SMSGATE_CALLBACK_ALLOW``,
+    #: comma-separated CIDRs; see callbacks.targets)
+    callback_allow: tuple[IPNetwork, ...] = ()
 
     def __post_init__(self) -> None:
         url = self.database_url
@@ -105,6 +110,7 @@ class Settings:
             "lease_ms": _env_int("SMSGATE_LEASE_MS", base.lease_ms),
             "bind_lease_ms": _env_int("SMSGATE_BIND_LEASE_MS", base.bind_lease_ms),
             "stop_timeout_s": float(env.get("SMSGATE_STOP_TIMEOUT") or base.stop_timeout_s),
+            "callback_allow": parse_allow(env.get("SMSGATE_CALLBACK_ALLOW", "")),
         }
         if overrides.get("data_dir") is not None and overrides.get("database_url") is None:
             values["database_url"] = None

@@ -277,3 +277,28 @@ def test_one_text_to_many_numbers_is_judged_the_same_for_each(client: TestClient
     assert [r.get("sensitive_word") for r in results] == [None, "代开发票"] * 3
     fees = {world.store.message(r["message_id"])["fee_num"] for r in results if "message_id" in r}
     assert fees == {2}
+
+
+def test_a_second_or_disguised_signature_is_refused_per_item(client: TestClient, world: World) -> None:
+    results = send(client, world, [
+        item("13800138000", text=f"双十一【京东】同款五折{UNSUB}", sign_id=world.sign_id),
+        item("13800138001", text=f"【阿克米】【京东】同款五折{UNSUB}", message_include_sign_flag=True),
+        item("13800138002", text=f"\u200b【京东】同款五折{UNSUB}", sign_id=world.sign_id),
+        item("13800138003", text=f"〖京东〗同款五折{UNSUB}", sign_id=world.sign_id),
+        item("13800138004", text=f"[京 东]同款五折{UNSUB}", sign_id=world.sign_id),
+        item("13800138005", text=f"[SALE] 同款五折{UNSUB}", sign_id=world.sign_id),  # a Latin tag is no name
+    ])
+    assert [r.get("code") for r in results] == ["SMN.0009"] * 5 + [None]
+    assert all("signature" in r["message"] for r in results[:5])
+    assert world.store.count_messages(world.project_id) == 1
+
+
+def test_invisible_characters_never_reach_the_store_and_fee_num_counts_what_is_sent(
+        client: TestClient, world: World) -> None:
+    body = "全场五折" * 14 + "\u200b" * 10 + UNSUB  # 67 characters with the signature; 77 as typed
+    [result] = send(client, world, [item(text=body, sign_id=world.sign_id)])
+    stored = world.store.message(result["message_id"])
+    assert stored["text"] == "【阿克米】" + "全场五折" * 14 + UNSUB and stored["fee_num"] == 1
+    r = client.post(world.promotion_path, params={"dry_run": "true"},
+                    json={"sms_message": [item("13800138001", text=body, sign_id=world.sign_id)]})
+    assert r.json()["result"][0]["fee_num"] == 1

@@ -7,8 +7,10 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
+from smsgate.api.app import create_app
+from smsgate.callbacks.targets import parse_allow
 from smsgate.store.delivery import DeliveryStore, PartSubmitted
-from tests.conftest import World, item
+from tests.conftest import FakeDns, World, item, make_world
 
 
 def accept(client: TestClient, world: World, n: int) -> list[str]:
@@ -89,7 +91,8 @@ def test_one_message_and_isolation(client: TestClient, world: World) -> None:
     assert r.json()["count"] == 0
 
 
-def test_callback_subscriptions(client: TestClient, world: World) -> None:
+def test_callback_subscriptions(client: TestClient, world: World, dns: FakeDns) -> None:
+    dns.names["example.invalid"] = ["93.184.215.14"]  # a public address (never connected to)
     path = f"/v2/{world.project_id}/notifications/sms/callback"
     r = client.put(path, json={"callback": [
         {"event_type": "sms_success_event", "topic_urn": "https://example.invalid/ok"},
@@ -118,3 +121,53 @@ def test_bad_subscriptions_are_refused(client: TestClient, world: World, body: d
     r = client.put(f"/v2/{world.project_id}/notifications/sms/callback", json=body)
     assert r.status_code == 400 and r.json()["code"] == code
     assert client.get(f"/v2/{world.project_id}/notifications/sms/callback").json()["callback"] == []
+
+
+#: callback targets inside the network, in the spellings a hostile client would try; the names
+#: are answered by the test's resolver (``dns``), nothing is ever connected to
+INTERNAL_TARGETS = [
+    "http://127.0.0.1:6379/", "http://2130706433/", "http://0x7f000001/", "http://0177.0.0.1/",
+    "http://127.1/", "http://[::1]/", "http://[::ffff:127.0.0.1]/", "http://localhost.test/",
+    "http://v6-loopback.test/", "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/",
+    "https://192.168.1.1/", "http://[fd00:ec2::254]/", "http://0.0.0.0:8080/", "http://rebind.test/",
+    "http://nowhere.test/",
+]
+
+
+def internal_names(dns: FakeDns) -> None:
+    dns.names.update({"localhost.test": ["127.0.0.1"], "v6-loopback.test": ["::1"],
+                      "rebind.test": ["93.184.215.14", "10.0.0.1"]})
+
+
+@pytest.mark.parametrize("urn", INTERNAL_TARGETS)
+def test_callbacks_cannot_be_aimed_inside_the_network(client: TestClient, world: World, dns: FakeDns, urn: str) -> None:
+    internal_names(dns)
+    path = f"/v2/{world.project_id}/notifications/sms/callback"
+    r = client.put(path, json={"callback": [{"event_type": "sms_success_event", "topic_urn": urn}]})
+    assert (r.status_code, r.json()["code"]) == (400, "SMN.0005"), r.text
+    assert "public address" in r.json()["message"]
+    assert client.get(path).json()["callback"] == []
+
+
+def test_the_allow_setting_opens_networks_for_callbacks(tmp_path, dns: FakeDns) -> None:
+    world = make_world(tmp_path / "data", callback_allow=parse_allow("127.0.0.0/8"))
+    dns.names["localhost.test"] = ["127.0.0.1"]
+    path = f"/v2/{world.project_id}/notifications/sms/callback"
+    with TestClient(create_app(world.settings), headers={"X-Auth-Token": world.token}) as client:
+        for urn in ("http://127.0.0.1:8080/cb", "http://2130706433/cb", "http://localhost.test/cb"):
+            r = client.put(path, json={"callback": [{"event_type": "sms_fail_event", "topic_urn": urn}]})
+            assert r.status_code == 200, (urn, r.text)
+        r = client.put(path, json={"callback": [{"event_type": "sms_fail_event", "topic_urn": "http://[::1]/cb"}]})
+        assert (r.status_code, r.json()["code"]) == (400, "SMN.0005")  # ::1 is not in 127.0.0.0/8
+    world.store.close()
+
+
+def test_a_resolver_that_cannot_answer_is_a_503_and_keeps_nothing(client: TestClient, world: World, dns: FakeDns) -> None:
+    def down() -> list[str]:
+        raise OSError("Temporary failure in name resolution")
+
+    dns.names["hooks.example.com"] = down
+    path = f"/v2/{world.project_id}/notifications/sms/callback"
+    r = client.put(path, json={"callback": [{"event_type": "sms_success_event", "topic_urn": "https://hooks.example.com/x"}]})
+    assert (r.status_code, r.json()["code"]) == (503, "SMN.0018")
+    assert client.get(path).json()["callback"] == []

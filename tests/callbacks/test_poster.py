@@ -8,10 +8,13 @@ import msgspec
 from smsgate.callbacks import poster as poster_module
 from smsgate.callbacks.events import SIGNATURE_HEADER, verify
 from smsgate.callbacks.poster import MAX_ATTEMPTS, Poster, backoff_ms
+from smsgate.callbacks.targets import CallbackGuard, CallbackPolicy, parse_allow
 from smsgate.store.outbox import OutboxStore
 from tests.conftest import World
 
 SECRET = "s3cret"
+#: these tests post to 127.0.0.1, which the service refuses unless told (SMSGATE_CALLBACK_ALLOW)
+LOOPBACK = CallbackGuard(CallbackPolicy(parse_allow("127.0.0.0/8")))
 
 
 async def write(fn, *args):
@@ -22,7 +25,7 @@ def make(world: World, handler) -> tuple[Poster, OutboxStore]:
     outbox = OutboxStore(world.store.db)
     outbox.subscribe(world.project_id, [("sms_success_event", "http://127.0.0.1:9/cb")])
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return Poster(write, outbox, lambda _p: SECRET, http), outbox
+    return Poster(write, outbox, lambda _p: SECRET, LOOPBACK, http), outbox
 
 
 def queue_event(world: World, outbox: OutboxStore, n: int = 1) -> None:
@@ -94,7 +97,7 @@ async def test_a_restart_loses_no_queued_event(world: World) -> None:
 
     again = open_store(world.settings)
     received = []
-    fresh = Poster(write, OutboxStore(again.db), lambda _p: SECRET,
+    fresh = Poster(write, OutboxStore(again.db), lambda _p: SECRET, LOOPBACK,
                    httpx.AsyncClient(transport=httpx.MockTransport(lambda r: received.append(r) or httpx.Response(200))))
     await fresh.run_once(now=10**13)
     assert len(received) == 1 and msgspec.json.decode(received[0].content) == {"n": 0}

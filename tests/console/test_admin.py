@@ -8,7 +8,8 @@ from starlette.testclient import TestClient
 
 from smsgate.domain.records import SignStatus
 from smsgate.store.outbox import OutboxStore
-from tests.conftest import World
+from tests.api.test_reports import INTERNAL_TARGETS, internal_names
+from tests.conftest import FakeDns, World
 from tests.console.conftest import CSRF
 
 
@@ -140,7 +141,8 @@ def test_opt_outs_are_listed_added_and_removed(console: TestClient, world: World
     refused(console, path, {"sign_id": "b" * 32, "numbers": ["13800138000"]}, 404, "SMN.0084")
 
 
-def test_callback_subscriptions_are_viewed_and_set(console: TestClient, world: World) -> None:
+def test_callback_subscriptions_are_viewed_and_set(console: TestClient, world: World, dns: FakeDns) -> None:
+    dns.names["hooks.example"] = ["93.184.215.14"]  # a public address (never connected to)
     path = f"projects/{world.project_id}/callbacks"
     body = {"callback": [{"event_type": "sms_success_event", "topic_urn": "https://hooks.example/ok"},
                          {"event_type": "sms_fail_event", "topic_urn": "https://hooks.example/fail"}]}
@@ -154,3 +156,15 @@ def test_callback_subscriptions_are_viewed_and_set(console: TestClient, world: W
     assert console.get(f"/console/api/{path}").json()["callbacks"] == {"sms_success_event": "https://hooks.example/ok"}
     refused(console, path, {"callback": [{"event_type": "sms_success_event", "topic_urn": "ftp://x"}]}, 400, "SMN.0005", "PUT")
     refused(console, path, {"callback": [{"event_type": "sms_birthday", "topic_urn": ""}]}, 400, "SMN.0100", "PUT")
+
+
+@pytest.mark.parametrize("urn", INTERNAL_TARGETS)
+def test_the_console_cannot_aim_callbacks_inside_the_network(console: TestClient, world: World, dns: FakeDns,
+                                                             urn: str) -> None:
+    """The console's form asks the same check as the API's PUT."""
+    internal_names(dns)
+    path = f"projects/{world.project_id}/callbacks"
+    answer = refused(console, path, {"callback": [{"event_type": "sms_reply_event", "topic_urn": urn}]}, 400,
+                     "SMN.0005", "PUT")
+    assert "public address" in answer["message"]
+    assert console.get(f"/console/api/{path}").json()["callbacks"] == {}

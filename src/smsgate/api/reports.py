@@ -22,6 +22,7 @@ from smsgate.api.schemas import (
 )
 from smsgate.auth.secrets import new_secret_key
 from smsgate.callbacks.events import iso
+from smsgate.callbacks.targets import CallbackGuard
 from smsgate.domain import errors, phone
 from smsgate.store.delivery import ReportQuery, ReportRow
 from smsgate.store.outbox import EVENT_TYPES
@@ -121,14 +122,18 @@ async def put_callbacks(request: Request) -> JsonResponse:
     for sub in body.callback:
         if sub.event_type not in EVENT_TYPES:
             raise errors.EventTypeInvalid()
-        _check_urn(sub.topic_urn)
+        await check_topic_urn(sub.topic_urn, state.callback_guard)
     subs = [(s.event_type, s.topic_urn) for s in body.callback]
     signing_key = state.secrets.seal(new_secret_key())  # kept only if the project has none
     await state.write(state.outbox_writer.subscribe, project_id, subs, signing_key)
     return JsonResponse(RequestIdBody(request_id(request)))
 
 
-def _check_urn(urn: str) -> None:
-    """The documented pattern (``schemas.TOPIC_URN_PATTERN``), and nothing looser."""
+async def check_topic_urn(urn: str, guard: CallbackGuard) -> None:
+    """What a subscription may name (the API's PUT and the console's both ask this): the
+    documented pattern (``schemas.TOPIC_URN_PATTERN``) and nothing looser, and for an http(s)
+    URL a host that is, or resolves to, only addresses callbacks may go to (400 SMN.0005)."""
     if len(urn) > 2048 or not _TOPIC_URN.fullmatch(urn):
         raise errors.TopicUrnInvalid()
+    if urn.startswith(("http://", "https://")):
+        await guard.check_url(urn)

@@ -179,11 +179,12 @@ class CallbackBody(msgspec.Struct, forbid_unknown_fields=True):
 
 _EVENT = Literal["sms_success_event", "sms_fail_event", "sms_reply_event"]
 #: what topic_urn accepts: "" (unsubscribe), an SMN topic URN (kept, not posted to), or an
-#: http(s) URL with an ASCII host name (IDNs in punycode); checked with this same pattern.
+#: http(s) URL with an ASCII host name (IDNs in punycode) or a bracketed IPv6 address; checked
+#: with this same pattern, then for where it leads (callbacks.targets).
 #: (Explicit ranges rather than \S: Python and ECMA regexes disagree on what is white space.)
 TOPIC_URN_PATTERN = (
     r"^(|urn:smn:[^\x00-\x20\x7f-\x9f]*"
-    r"|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][^\x00-\x20\x7f-\x9f]*)?)$"
+    r"|https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\])(:[0-9]{1,5})?([/?#][^\x00-\x20\x7f-\x9f]*)?)$"
 )
 _URN = Annotated[str, msgspec.Meta(pattern=TOPIC_URN_PATTERN, max_length=2048)]
 

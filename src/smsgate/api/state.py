@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from smsgate.auth.secrets import SecretBox
+from smsgate.callbacks.targets import CallbackGuard, CallbackPolicy
 from smsgate.config import Settings
 from smsgate.metrics import Metrics, store_gauges
 from smsgate.domain.accept import ProjectRules
@@ -81,6 +82,8 @@ class AppState:
 
             self.rate = LocalRate()
         self.secrets = SecretBox.for_data_dir(settings.secrets_dir)
+        #: where callbacks may go: checked at subscription (API and console) and at each post
+        self.callback_guard = CallbackGuard(CallbackPolicy(settings.callback_allow))
         self.delivery_reader = DeliveryStore(self.reader.db)
         self.outbox_reader = OutboxStore(self.reader.db)
         self.outbox_writer = OutboxStore(self.writer.db)

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgate.api import promotion
 from smsgate.api.body import decode, read_body
-from smsgate.api.reports import _check_urn
+from smsgate.api.reports import check_topic_urn
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import CallbackBody
 from smsgate.api.state import AppState
@@ -480,11 +480,11 @@ async def put_callbacks(request: Request) -> Response:
     write (an empty topic_urn removes the subscription)."""
     project_id = _project_id(request)
     body = await _body(request, CallbackBody)
+    state = _state(request)
     for sub in body.callback:
         if sub.event_type not in EVENT_TYPES:
             raise errors.EventTypeInvalid()
-        _check_urn(sub.topic_urn)
-    state = _state(request)
+        await check_topic_urn(sub.topic_urn, state.callback_guard)
     subs = [(s.event_type, s.topic_urn) for s in body.callback]
     await state.write(state.outbox_writer.subscribe, project_id, subs, state.secrets.seal(new_secret_key()))
     _audit(request, "callbacks_set", project_id=project_id)

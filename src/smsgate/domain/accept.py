@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from smsgate.domain import errors, phone, segments, signatures, unsubscribe
+from smsgate.domain import errors, invisible, phone, segments, signatures, unsubscribe
 from smsgate.domain.sensitive import Lexicon
 from smsgate.domain.records import NewMessage, Sign, SignStatus, SignType, new_message_id
 
@@ -82,7 +82,8 @@ def check(
     extend_src_id = _extend_src_id(item.extend_src_id)
     extend_code = _extend_code(item.extend_code)
     number = phone.normalize(item.endpoint)
-    sign, text = _signed_text(item, rules)
+    # invisible format characters never reach a phone: out before every text rule and fee_num
+    sign, text = _signed_text(item, invisible.strip_format(item.message), rules)
     verdict = verdicts.get(text) if verdicts is not None else None
     if verdict is None:
         verdict = _text_verdict(text, rules.lexicon)
@@ -118,11 +119,11 @@ def _extend_code(value: str | None) -> str | None:
     return value
 
 
-def _signed_text(item: Item, rules: ProjectRules) -> tuple[Sign, str]:
+def _signed_text(item: Item, message: str, rules: ProjectRules) -> tuple[Sign, str]:
     """The signature that applies and the text as it will be sent (signature first)."""
     flag = item.message_include_sign_flag
     if flag in _TRUE:
-        return _sign_from_prefix(item, rules)
+        return _sign_from_prefix(item, message, rules)
     if flag not in _FALSE:
         raise errors.BadRequest("Parameter: message_include_sign_flag must be true or false.")
     if not item.sign_id:
@@ -130,17 +131,17 @@ def _signed_text(item: Item, rules: ProjectRules) -> tuple[Sign, str]:
             "Parameter: sign_id is required when message_include_sign_flag is not true."
         )
     sign = _sign_by_id(item.sign_id, rules)
-    if signatures.split_prefix(item.message) is not None:
+    if signatures.split_prefix(message) is not None:
         raise errors.MessageInvalid(
             "Parameter: the message begins with its own 【signature】; send it with"
             " message_include_sign_flag=true instead of sign_id (one signature per message)."
         )
     _check_sign(sign)
-    return sign, signatures.with_prefix(sign.name, item.message)
+    return sign, signatures.with_prefix(sign.name, message)
 
 
-def _sign_from_prefix(item: Item, rules: ProjectRules) -> tuple[Sign, str]:
-    prefix = signatures.split_prefix(item.message)
+def _sign_from_prefix(item: Item, message: str, rules: ProjectRules) -> tuple[Sign, str]:
+    prefix = signatures.split_prefix(message)
     if prefix is None:
         raise errors.MessageInvalid(
             "Parameter: message_include_sign_flag is true but the message does not begin"
@@ -154,7 +155,7 @@ def _sign_from_prefix(item: Item, rules: ProjectRules) -> tuple[Sign, str]:
             "Parameter: sign_id does not match the 【signature】 the message begins with."
         )
     _check_sign(sign)
-    return sign, item.message
+    return sign, message
 
 
 def _sign_by_id(sign_id: str, rules: ProjectRules) -> Sign:
@@ -188,6 +189,13 @@ def _check_text(text: str, lexicon: Lexicon) -> None:
     body = signatures.split_prefix(text)
     if body is None or not body[1].strip():
         raise errors.MessageInvalid("Parameter: message is empty.")
+    second = signatures.second_signature(body[1])
+    if second is not None:
+        raise errors.MessageInvalid(
+            f"Parameter: the message carries a second or disguised signature ({second}); one"
+            " signature per message: 【】 and 〖〗 frame only the signature, and no bracket"
+            " frames a Chinese name after it."
+        )
     if len(text) > MAX_MESSAGE_CHARS:
         raise errors.MessageInvalid(
             f"Parameter: message is {len(text)} characters long, signature included;"

@@ -224,6 +224,17 @@ class TopicUrnInvalid(SmsgateError):
     default_message = "Parameter: TopicUrn is invalid."
 
 
+class CallbackTargetRefused(TopicUrnInvalid):
+    """A callback URL whose host is (or resolves to) an address callbacks may not go to.
+
+    ``message`` is what a client is told; ``detail`` (the address and why) is for the
+    operator's log and the outbox's ``last_error``."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 class EndpointDuplicate(SmsgateError):
     code = "SMN.0190"
     status = 201

@@ -66,10 +66,14 @@ def box_for_store(settings: Settings, sealed: Sequence[tuple[str, bytes]]) -> Se
         source, fix = "SMSGATE_MASTER_KEY", "set SMSGATE_MASTER_KEY to the key they were sealed with"
         key = settings.master_key.encode()
     else:
-        path = (settings.secrets_dir / "master.key").absolute()
+        path = (settings.secrets_dir / "master.key").resolve()
         source = str(path)
-        fix = ("start from the directory the store was set up in, or set --data-dir"
-               " (SMSGATE_DATA_DIR) to the directory of its master.key, or SMSGATE_MASTER_KEY to the key")
+        if settings.is_postgres:
+            fix = ("start from the directory the store was set up in, or set --data-dir"
+                   " (SMSGATE_DATA_DIR) to the directory holding its master.key, or"
+                   " SMSGATE_MASTER_KEY to the key")
+        else:
+            fix = "put the store's own master.key beside it, or set SMSGATE_MASTER_KEY to the key"
         try:
             key = path.read_bytes().strip()
         except FileNotFoundError:

@@ -69,6 +69,17 @@ def test_a_replayed_promotion_request_gets_the_first_answer_and_sends_nothing_tw
     assert world.store.count_messages() == 6
 
 
+def test_a_signatures_answer_is_kept_for_the_date_window_only(bare: TestClient, world: World) -> None:
+    """One answer is kept per signed batch: it goes when the signature could no longer be let
+    in, not a day later like an X-Idempotency-Key's."""
+    signed_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    body = batch(world, 1)
+    assert bare.post(world.promotion_path, content=body,
+                     headers=signed(world, "POST", world.promotion_path, body, date=signed_at)).status_code == 200
+    [(expires_at,)] = world.store.db.execute("SELECT expires_at FROM idempotent_requests").fetchall()
+    assert expires_at == int((signed_at + timedelta(minutes=15, seconds=1)).timestamp() * 1000)
+
+
 def test_a_replay_that_drops_or_changes_an_unsigned_idempotency_key_still_gets_the_first_answer(
         bare: TestClient, world: World) -> None:
     body = batch(world, 2)

@@ -26,7 +26,7 @@ from smsgate.api.schemas import (
     PromotionResponse,
     SmsMessage,
 )
-from smsgate.api.state import AppState, ProjectContext
+from smsgate.api.state import AnswerKey, AppState, ProjectContext
 from smsgate.domain import errors
 from smsgate.domain.accept import screen
 from smsgate.domain.records import NewMessage, now_ms
@@ -59,8 +59,8 @@ async def send_promotion(request: Request) -> Response:
         raise errors.NoApiPermission()
     dry = dry_run.requested(request)
     keys = [] if dry else answer_keys(request, body)
-    for key in keys:
-        replay = state.reader.remembered_response(project_id, *key, now_ms())
+    for key, fingerprint, _ in keys:
+        replay = state.reader.remembered_response(project_id, key, fingerprint, now_ms())
         if replay is not None:
             return _replay(replay)
     parsed = parse_items(body)
@@ -82,7 +82,7 @@ def screen_items(parsed: list[Parsed], context: ProjectContext) -> list[object]:
 
 async def accept(
     state: AppState, context: ProjectContext, rid: str, parsed: list[Parsed],
-    outcomes: list[object], keys: Sequence[tuple[str, str]] = (),
+    outcomes: list[object], keys: Sequence[AnswerKey] = (),
 ) -> list[CommitResult] | bytes:
     """The store's part of the accept path (the project's rate, opt-outs, daily caps, the
     commit) and the per-item results; or, when one of ``keys`` (see :func:`answer_keys`) was
@@ -141,26 +141,27 @@ SIGNATURE_KEY_PREFIX = "§sig:"
 _SIGNED_BODY = "signed"
 
 
-def answer_keys(request: Request, body: bytes) -> list[tuple[str, str]]:
+def answer_keys(request: Request, body: bytes) -> list[AnswerKey]:
     """The keys (with the body's fingerprint) the batch's answer is kept under, in its own
-    transaction, and looked up by before anything is sent: the client's X-Idempotency-Key,
-    and for a signed call its signature, so that a replayed signed request (sent again within
-    the date window, by anyone who saw it) is answered with the first answer, the same
-    ``message_id``s, and sends nothing twice, even when the two race on two API processes.
+    transaction, and looked up by before anything is sent: the client's X-Idempotency-Key
+    (for a day), and for a signed call its signature (until the signature's date leaves the
+    window), so that a replayed signed request (sent again within the window, by anyone who
+    saw it) is answered with the first answer, the same ``message_id``s, and sends nothing
+    twice, even when the two race on two API processes.
 
     When the client's key is itself signed, a replay carries it unchanged and it is enough;
     otherwise the signature's key comes first (a replay may drop or change an unsigned
     X-Idempotency-Key)."""
     client = idempotency_key(request, body)
+    keys: list[AnswerKey] = [] if client is None else [(*client, None)]
     verified = signed(request)
     if verified is None or (client is not None and IDEMPOTENCY_HEADER.lower() in verified.signed_headers):
-        return [client] if client is not None else []
-    own = signature_key(verified)
-    return [own, client] if client is not None else [own]
+        return keys
+    return [signature_key(verified), *keys]
 
 
-def signature_key(verified: Signed) -> tuple[str, str]:
-    return f"{SIGNATURE_KEY_PREFIX}{verified.signature}", _SIGNED_BODY
+def signature_key(verified: Signed) -> AnswerKey:
+    return f"{SIGNATURE_KEY_PREFIX}{verified.signature}", _SIGNED_BODY, verified.expires_at
 
 
 def _replay(body: bytes) -> Response:

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     from smsgate.limits.rate import RateLimiter
 
 T = TypeVar("T")
-#: the batch's idempotency keys, each with the request's fingerprint, and how to render the
-#: batch's answer from the store's refusals
-Remember = tuple[Sequence[tuple[str, str]], Callable[[list[SmsgateError | None]], bytes]]
+#: an idempotency key, the request's fingerprint, and until when the answer is kept (epoch ms;
+#: None: the store's default, a day)
+AnswerKey = tuple[str, str, int | None]
+#: the batch's idempotency keys, and how to render its answer from the store's refusals
+Remember = tuple[Sequence[AnswerKey], Callable[[list[SmsgateError | None]], bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +158,8 @@ class AppState:
         keys, render = remember
         at = now_ms()
         body = render(outcomes) if keys else b""
-        for key, fingerprint in keys:
-            if not self.writer.remember_response(project_id, key, fingerprint, body, at):
+        for key, fingerprint, expires_at in keys:
+            if not self.writer.remember_response(project_id, key, fingerprint, body, at, expires_at):
                 return self.writer.remembered_response(project_id, key, fingerprint, at) or b""
         return None
 

@@ -477,26 +477,31 @@ class Store:
     # --- idempotent requests -------------------------------------------------------------------
 
     def remember_response(self, project_id: str, key: str, fingerprint: str, body: bytes,
-                          at: int) -> bool:
-        """Keep a batch's answer under its idempotency key, with the fingerprint of the request
-        it answers, in the batch's transaction; False when the key was taken meanwhile (the
-        same batch sent twice at once)."""
+                          at: int, expires_at: int | None = None) -> bool:
+        """Keep a batch's answer under its idempotency key until ``expires_at`` (default: a day),
+        with the fingerprint of the request it answers, in the batch's transaction; False when
+        the key was taken meanwhile (the same batch sent twice at once).  An answer whose time
+        is over gives its key up."""
+        expires_at = at + IDEMPOTENCY_TTL_MS if expires_at is None else expires_at
         cur = self.db.execute(
-            "INSERT INTO idempotent_requests (project_id, key, fingerprint, response, created_at)"
-            " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-            (project_id, key, fingerprint, body, at),
+            "INSERT INTO idempotent_requests (project_id, key, fingerprint, response, created_at, expires_at)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (project_id, key) DO UPDATE SET"
+            " fingerprint=excluded.fingerprint, response=excluded.response,"
+            " created_at=excluded.created_at, expires_at=excluded.expires_at"
+            " WHERE idempotent_requests.expires_at<excluded.created_at",
+            (project_id, key, fingerprint, body, at, expires_at),
         )
-        if at % 100 == 0:  # now and then, forget answers older than a day
-            self.db.execute("DELETE FROM idempotent_requests WHERE created_at<?", (at - IDEMPOTENCY_TTL_MS,))
+        if at % 100 == 0:  # now and then, forget the answers whose time is over
+            self.db.execute("DELETE FROM idempotent_requests WHERE expires_at<?", (at,))
         return cur.rowcount == 1
 
     def remembered_response(self, project_id: str, key: str, fingerprint: str, now: int) -> bytes | None:
-        """The answer kept under ``key`` within the day, if any; raises
+        """The answer kept under ``key``, if its time is not over; raises
         :class:`errors.IdempotencyKeyReused` when it answered another request."""
         row = self.db.execute(
             "SELECT response, fingerprint FROM idempotent_requests WHERE project_id=? AND key=?"
-            " AND created_at>=?",
-            (project_id, key, now - IDEMPOTENCY_TTL_MS),
+            " AND expires_at>=?",
+            (project_id, key, now),
         ).fetchone()
         if row is None:
             return None

@@ -21,3 +21,10 @@ CREATE TABLE seen_signatures (
     expires_at  INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX seen_signatures_expiry ON seen_signatures(expires_at);
+
+-- When a kept answer may be forgotten: a day after the batch for an X-Idempotency-Key, the end of
+-- the date window for a signature's key (those are many: one per signed batch).  Indexed, so
+-- that forgetting them never scans the table.
+ALTER TABLE idempotent_requests ADD COLUMN expires_at INTEGER;
+UPDATE idempotent_requests SET expires_at = created_at + 86400000;
+CREATE INDEX idempotent_requests_expiry ON idempotent_requests(expires_at);

@@ -23,7 +23,8 @@ _dates = iter(range(1, 10_000))
 def signed(world: World, path: str, access_key: str, secret_key: str) -> dict[str, str]:
     headers = {"Host": "testserver"}
     date = datetime.now(UTC) - timedelta(seconds=next(_dates) % 600)
-    return headers | sign_request("GET", f"http://testserver{path}", headers, b"", access_key, secret_key, date=date)
+    return headers | sign_request("GET", f"http://testserver{path}", headers, b"", access_key, secret_key,
+                                  date=date)
 
 
 @pytest.fixture
@@ -45,7 +46,8 @@ def test_an_unknown_access_key_and_a_wrong_signature_are_refused_alike(bare: Tes
     wrong = bare.get(path, headers=signed(world, path, world.access_key, "not-the-secret"))
     world.store.revoke_access_key(world.access_key)
     revoked = bare.get(path, headers=signed(world, path, world.access_key, world.secret_key))
-    answers = {(r.status_code, r.json()["error_code"], r.json()["error_msg"]) for r in (unknown, wrong, revoked)}
+    answers = {(r.status_code, r.json()["error_code"], r.json()["error_msg"])
+               for r in (unknown, wrong, revoked)}
     assert len(answers) == 1
     [(status, code, message)] = answers
     assert (status, code) == (401, "APIGW.0301") and "access key or the signature" in message

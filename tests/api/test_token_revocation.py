@@ -43,7 +43,8 @@ def admin(world: World, *args: str, check: bool = True) -> subprocess.CompletedP
 _last_date = [datetime.now(UTC)]
 
 
-def mint(client: TestClient, world: World, access_key: str | None = None, secret_key: str | None = None) -> str:
+def mint(client: TestClient, world: World, access_key: str | None = None,
+         secret_key: str | None = None) -> str:
     """A token from ``POST /v3/auth/tokens``, signed with the given (default: the world's) key."""
     headers = {"Content-Type": "application/json", "Host": "testserver"}
     # each signed at another second: two identical requests signed in one second are one (a replay)
@@ -56,7 +57,8 @@ def mint(client: TestClient, world: World, access_key: str | None = None, secret
 
 
 def status(client: TestClient, world: World, token: str) -> int:
-    return client.get(f"/v2/{world.project_id}/notifications/sms_sign", headers={"X-Auth-Token": token}).status_code
+    path = f"/v2/{world.project_id}/notifications/sms_sign"
+    return client.get(path, headers={"X-Auth-Token": token}).status_code
 
 
 @pytest.fixture
@@ -107,7 +109,8 @@ def test_revoking_an_access_key_ends_the_tokens_minted_with_it(
         two_apps: tuple[TestClient, TestClient], world: World) -> None:
     a, b = two_apps
     other_ak, other_sk = new_access_key(), new_secret_key()
-    world.store.add_access_key(world.project_id, other_ak, SecretBox.for_data_dir(world.settings.secrets_dir).seal(other_sk))
+    box = SecretBox.for_data_dir(world.settings.secrets_dir)
+    world.store.add_access_key(world.project_id, other_ak, box.seal(other_sk))
     with_world_key, with_other_key = mint(a, world), mint(a, world, other_ak, other_sk)
     by_operator = json.loads(admin(world, "token", "create", world.project_id, "--json").stdout)["token"]
     assert "revoked" in admin(world, "key", "revoke", world.access_key).stdout
@@ -143,7 +146,8 @@ def test_tokens_issued_before_the_upgrade_keep_working_until_the_key_is_revoked(
     box = SecretBox.for_data_dir(data)
     ak, sk = new_access_key(), new_secret_key()
     old = new_token()
-    raw.execute("INSERT INTO projects (id, name, enterprise, grants, created_at) VALUES ('p1','acme',1,'promotion',0)")
+    raw.execute("INSERT INTO projects (id, name, enterprise, grants, created_at)"
+                " VALUES ('p1','acme',1,'promotion',0)")
     raw.execute("INSERT INTO access_keys (access_key, project_id, secret_enc, created_at) VALUES (?,?,?,0)",
                 (ak, "p1", box.seal(sk)))
     raw.execute("INSERT INTO tokens (token_hash, project_id, expires_at) VALUES (?,?,?)",

@@ -142,8 +142,10 @@ def test_an_admin_command_does_not_seal_a_key_with_a_stray_master_key(tmp_path: 
         store = open_store(home)
         [(project_id,)] = store.db.execute("SELECT id FROM projects").fetchall()
         result = subprocess.run(
-            [sys.executable, "-m", "smsgate", "admin", "key", "create", project_id, "--database-url", schema.url],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60, env={**os.environ, "SMSGATE_MASTER_KEY": ""},
+            [sys.executable, "-m", "smsgate", "admin", "key", "create", project_id,
+             "--database-url", schema.url],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "SMSGATE_MASTER_KEY": ""},
         )
         assert result.returncode == 1 and result.stderr.strip().count("\n") == 0
         assert len(store.sealed_secrets()) == 1  # nothing sealed with a key the servers lack

@@ -151,7 +151,8 @@ def test_failed_logins_are_throttled_per_address_and_operator(world: World, oper
     with TestClient(app, client=("203.0.113.9", 40000)) as guesser:
         app.state.console_sessions = None  # fresh issuer and throttle
         for _ in range(10):
-            bad = guesser.post("/console/api/login", json={"name": OPERATOR, "password": "guess"}, headers=CSRF)
+            bad = guesser.post("/console/api/login", json={"name": OPERATOR, "password": "guess"},
+                               headers=CSRF)
             assert bad.status_code == 401
         r = guesser.post("/console/api/login", json={"name": OPERATOR, "password": PASSWORD}, headers=CSRF)
         assert r.status_code == 429 and r.json()["code"] == "SMN.0001"
@@ -164,7 +165,8 @@ def test_failed_logins_are_throttled_per_address_and_operator(world: World, oper
 
 
 def test_failed_logins_are_logged_without_the_password(
-        world: World, operator: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+        world: World, operator: str, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(audit, "login_failed", audit.RefusalLog("console_login_failed"))
     with TestClient(create_app(world.settings), client=("203.0.113.9", 40000)) as c, \
             caplog.at_level(logging.WARNING, logger="smsgate.auth"):

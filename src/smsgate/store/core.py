@@ -196,7 +196,7 @@ class Store:
         first."""
         rows = self.db.execute(
             "SELECT id, access_key, issued_at, expires_at, revoked_at FROM tokens"
-            " WHERE project_id=? AND expires_at>? ORDER BY issued_at DESC, id",
+            " WHERE project_id=? AND expires_at>? ORDER BY issued_at IS NULL, issued_at DESC, id",
             (project_id, now),
         ).fetchall()
         return [TokenRow(*row) for row in rows]

@@ -18,7 +18,14 @@ from typing import Annotated, Optional
 import typer
 
 from smsgate import cli_check, cli_reports, cli_send
-from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key, new_token, token_hash
+from smsgate.auth.secrets import (
+    SecretBox,
+    box_for_store,
+    new_access_key,
+    new_secret_key,
+    new_token,
+    token_hash,
+)
 from smsgate.config import Settings
 from smsgate.console.cli import operator_app
 from smsgate.dispatch.config import ChannelConfigError, load_channels
@@ -96,10 +103,21 @@ def _store(data_dir: Path | None, database_url: str | None) -> Store:
 
 
 def _store_and_box(data_dir: Path | None, database_url: str | None) -> tuple[Store, SecretBox]:
-    """The store and the box its secrets are sealed in (the master key beside the database)."""
+    """The store and the box its secrets are sealed in (refused when the master key found does
+    not open the store's secrets: nothing is sealed with a stray key)."""
     settings = _settings(data_dir, database_url)
     store = open_store(settings)
-    return store, SecretBox.for_data_dir(settings.secrets_dir)
+    return store, box_for_store(settings, store.sealed_secrets())
+
+
+def _check_master_key(settings: Settings) -> None:
+    """Refuse to start, in one line, with a master key that does not open the store's secrets
+    (``secrets.MasterKeyError``); make one only for a store without secrets."""
+    store = open_store(settings)
+    try:
+        box_for_store(settings, store.sealed_secrets())
+    finally:
+        store.close()
 
 
 def _print(as_json: bool, payload: dict, human: str) -> None:
@@ -124,6 +142,7 @@ def serve(
     settings = _settings(data_dir, database_url, host=host, port=port, channels_file=channels,
                          sim_port=sim_port, redis_url=redis_url)
     _check_delivery_settings(settings)
+    _check_master_key(settings)
     _run_http(settings, access_log)
 
 
@@ -151,6 +170,7 @@ def worker(
     settings = _settings(data_dir, database_url, channels_file=channels, sim_port=sim_port,
                          redis_url=redis_url, host=host)
     _check_delivery_settings(settings)
+    _check_master_key(settings)
     logs.setup(os.environ.get("SMSGATE_LOG_LEVEL", "info"))
     typer.echo(f"smsgate: worker on {_store_name(settings)}")
     asyncio.run(worker_module.run(settings, metrics_port))
@@ -167,9 +187,7 @@ def _check_delivery_settings(settings: Settings) -> None:
 
 
 def _store_name(settings: Settings) -> str:
-    if settings.is_postgres:
-        return "PostgreSQL " + (settings.database_url or "").split("@")[-1].split("?")[0]
-    return f"store {settings.sqlite_path}"
+    return settings.store_name
 
 
 @app.command()
@@ -183,8 +201,10 @@ def api(
 ) -> None:
     """Run the HTTP API only: accept messages, answer reports; no delivery in this process.
     Run as many as wanted against one PostgreSQL (each on its own port)."""
-    _run_http(_settings(data_dir, database_url, host=host, port=port, deliver=False,
-                        redis_url=redis_url), access_log)
+    settings = _settings(data_dir, database_url, host=host, port=port, deliver=False,
+                         redis_url=redis_url)
+    _check_master_key(settings)
+    _run_http(settings, access_log)
 
 
 def _run_http(settings: Settings, access_log: bool) -> None:
@@ -313,10 +333,10 @@ def key_create(
 
 @key_app.command("revoke")
 def key_revoke(access_key: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    """Revoke an access key at once."""
+    """Revoke an access key at once, and the tokens minted with it."""
     if not _store(data_dir, database_url).revoke_access_key(access_key):
         raise CliError(f"no live access key {access_key}")
-    typer.echo(f"access key {access_key} revoked")
+    typer.echo(f"access key {access_key} revoked, with the tokens minted with it")
 
 
 @token_app.command("create")
@@ -332,8 +352,57 @@ def token_create(
     store.require_project(project_id)
     token = new_token()
     expires = int(time.time() * 1000) + hours * 3_600_000
-    store.add_token(token_hash(token), project_id, expires)
-    _print(as_json, {"token": token, "expires_at_ms": expires}, token)
+    token_id = store.add_token(token_hash(token), project_id, expires)
+    _print(as_json, {"token": token, "token_id": token_id, "expires_at_ms": expires}, token)
+
+
+@token_app.command("list")
+def token_list(
+    project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
+) -> None:
+    """List a project's tokens that have not expired (never the tokens themselves): id, the
+    access key each was minted with, when issued, when it expires, whether revoked."""
+    store = _store(data_dir, database_url)
+    store.require_project(project_id)
+    now = int(time.time() * 1000)
+    rows = [
+        {"token_id": t.id,
+         "minted_with": t.access_key or ("admin" if t.issued_at is not None else None),
+         "issued_at": _iso(t.issued_at), "expires_at": _iso(t.expires_at),
+         "revoked_at": _iso(t.revoked_at), "state": "revoked" if t.revoked_at else "live"}
+        for t in store.tokens(project_id, now)
+    ]
+    human = "\n".join(
+        f"{r['token_id']}  {r['state']:<7}  minted with {r['minted_with'] or '(unknown)'}"
+        f"  issued {r['issued_at'] or '(unknown)'}  expires {r['expires_at']}"
+        for r in rows
+    )
+    _print(as_json, {"tokens": rows}, human or "(no tokens)")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    project_id: str,
+    token_id: Annotated[Optional[str], typer.Argument(help="The token's id (see `token list`).")] = None,
+    all_tokens: Annotated[bool, typer.Option("--all", help="Every live token of the project.")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    as_json: Json = False,
+) -> None:
+    """Revoke a token (or --all of the project's) at once: every API process refuses it from
+    its next request."""
+    if (token_id is None) == (not all_tokens):
+        raise CliError("give either a TOKEN_ID or --all")
+    revoked = _store(data_dir, database_url).revoke_tokens(project_id, token_id)
+    if token_id is not None and not revoked:
+        raise CliError(f"project {project_id} has no live token {token_id}")
+    _print(as_json, {"revoked": revoked}, f"{revoked} token(s) revoked")
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 # --- signatures ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -60,6 +60,9 @@ class Settings:
     #: networks callbacks may be posted to besides public addresses (``SMSGATE_CALLBACK_ALLOW``,
     #: comma-separated CIDRs; see callbacks.targets)
     callback_allow: tuple[IPNetwork, ...] = ()
+    #: the Fernet key secrets are sealed with (SMSGATE_MASTER_KEY); None: ``master.key`` in
+    #: ``secrets_dir``
+    master_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         url = self.database_url
@@ -76,6 +79,13 @@ class Settings:
         if url:
             return Path(url.removeprefix("sqlite:///"))
         return self.data_dir / "smsgate.sqlite3"
+
+    @property
+    def store_name(self) -> str:
+        """The store, as a line of output may name it (no password)."""
+        if self.is_postgres:
+            return "PostgreSQL " + (self.database_url or "").split("@")[-1].split("?")[0]
+        return f"store {self.sqlite_path}"
 
     @property
     def secrets_dir(self) -> Path:
@@ -111,6 +121,7 @@ class Settings:
             "bind_lease_ms": _env_int("SMSGATE_BIND_LEASE_MS", base.bind_lease_ms),
             "stop_timeout_s": float(env.get("SMSGATE_STOP_TIMEOUT") or base.stop_timeout_s),
             "callback_allow": parse_allow(env.get("SMSGATE_CALLBACK_ALLOW", "")),
+            "master_key": env.get("SMSGATE_MASTER_KEY") or None,
         }
         if overrides.get("data_dir") is not None and overrides.get("database_url") is None:
             values["database_url"] = None

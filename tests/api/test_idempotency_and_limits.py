@@ -55,6 +55,23 @@ def test_a_key_reused_for_another_request_is_refused_not_answered_with_the_first
     assert world.store.count_messages() == 2  # nothing of the second was kept or reported sent
 
 
+def test_a_key_whose_answer_expired_is_taken_afresh(client: TestClient, world: World) -> None:
+    """A day later the key names nothing: the batch is sent (not answered with an empty body),
+    even before the expired answer was swept away."""
+    first = post(client, world, items(world, 2), key="daily-file")
+    day = 25 * 3_600_000
+    world.store.db.execute("UPDATE idempotent_requests SET created_at=created_at-?, expires_at=expires_at-?",
+                           (day, day))
+    again = post(client, world, items(world, 2), key="daily-file")
+    assert again.status_code == 200 and "X-Idempotent-Replay" not in again.headers
+    def message_ids(r):
+        return [x["message_id"] for x in r.json()["result"]]
+
+    assert message_ids(again) != message_ids(first)
+    assert world.store.count_messages() == 4
+    assert post(client, world, items(world, 2), key="daily-file").json() == again.json()
+
+
 def test_a_bad_idempotency_key_is_refused_whole(client: TestClient, world: World) -> None:
     r = post(client, world, items(world, 1), key="k" * 129)
     assert (r.status_code, r.json()["code"]) == (400, "SMN.0024")

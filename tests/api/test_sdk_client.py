@@ -7,6 +7,7 @@ existing SMN client code works unchanged" means.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -63,19 +64,20 @@ class SmnClient(Client):
             ListSignsResponse=ListSignsResponse,
         )
 
-    def promotion(self, items: list[dict]) -> PromotionResponse:
+    def promotion(self, items: list[dict], headers: dict[str, str] | None = None) -> PromotionResponse:
         return self.do_http_request(
             method="POST",
             resource_path="/v2/{project_id}/notifications/sms/promotion",
-            header_params={"Content-Type": "application/json;charset=UTF-8"},
+            header_params={"Content-Type": "application/json;charset=UTF-8", **(headers or {})},
             body={"sms_message": items},
             response_type="PromotionResponse",
         )
 
-    def list_signs(self) -> ListSignsResponse:
+    def list_signs(self, headers: dict[str, str] | None = None) -> ListSignsResponse:
         return self.do_http_request(
             method="GET",
             resource_path="/v2/{project_id}/notifications/sms_sign",
+            header_params=dict(headers or {}),
             response_type="ListSignsResponse",
         )
 
@@ -124,6 +126,47 @@ def test_wrong_secret_key_is_a_401_client_request_exception(server: LiveServer) 
     assert caught.value.status_code == 401
     assert caught.value.error_code == "APIGW.0301"
     assert len(caught.value.request_id) == 32
+
+
+def _sdk_date(seconds_ago: int) -> dict[str, str]:
+    """An X-Sdk-Date the SDK signs with instead of the current time: the SDK then sends the very
+    same signed request again, as someone replaying it would."""
+    when = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+    return {"X-Sdk-Date": when.strftime("%Y%m%dT%H%M%SZ")}
+
+
+def test_sdk_request_replayed_gets_the_first_answer_and_sends_nothing_twice(server: LiveServer) -> None:
+    items = [{"endpoint": f"8615911{i:06d}", "message": f"会员日{i}{UNSUB}", "sign_id": server.sign_id}
+             for i in range(5)]
+    date = _sdk_date(30)
+    first = sdk_client(server).promotion(items, headers=date)
+    again = sdk_client(server).promotion(items, headers=date)
+    assert [r.message_id for r in again.result] == [r.message_id for r in first.result]
+    assert again.request_id == first.request_id
+    assert all(r.message_id for r in first.result)
+    report = f"{server.url}/v2/{server.project_id}/notifications/sms/report"
+    token = _token(server)
+    for item in items:  # each number got one message, not two
+        sent = httpx.get(report, params={"mobile": item["endpoint"]}, headers={"X-Auth-Token": token})
+        assert sent.json()["count"] == 1
+
+
+def test_sdk_request_of_another_kind_replayed_is_a_401(server: LiveServer) -> None:
+    date = _sdk_date(20)
+    assert sdk_client(server).list_signs(headers=date).sms_sign_count == 1
+    with pytest.raises(ClientRequestException) as caught:
+        sdk_client(server).list_signs(headers=date)
+    assert (caught.value.status_code, caught.value.error_code) == (401, "APIGW.0301")
+
+
+def _token(server: LiveServer) -> str:
+    url = f"{server.url}/v3/auth/tokens"
+    headers = {"Content-Type": "application/json"}
+    headers.update(sign_request("POST", url, headers, b"", server.access_key, server.secret_key,
+                                date=datetime.now(UTC) - timedelta(seconds=40)))
+    r = httpx.post(url, headers=headers, content=b"")
+    assert r.status_code == 201, r.text
+    return r.headers["X-Subject-Token"]
 
 
 def test_token_from_v3_auth_tokens_works_for_the_headline_call(server: LiveServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -9,9 +10,11 @@ from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
 from smsgate.api.app import create_app
+from smsgate.auth import audit
 from smsgate.auth.secrets import SecretBox
 from smsgate.console import auth
 from smsgate.console.routes import api_routes
+from smsgate.logs import JsonFormatter
 from tests.conftest import World
 from tests.console.conftest import CSRF, OPERATOR, PASSWORD
 
@@ -141,17 +144,38 @@ def test_changing_the_password_or_deleting_the_operator_ends_open_sessions(conso
     assert console.get("/console/api/session").status_code == 401
 
 
-def test_failed_logins_are_throttled_per_operator(world: World, operator: str) -> None:
-    with TestClient(create_app(world.settings)) as c:
-        c.app.state.console_sessions = None  # fresh issuer and throttle
+def test_failed_logins_are_throttled_per_address_and_operator(world: World, operator: str) -> None:
+    """Someone guessing at alice's password from one address waits; alice, logging in from her
+    own address, is not locked out by it, nor is bob from the guesser's address."""
+    app = create_app(world.settings)
+    with TestClient(app, client=("203.0.113.9", 40000)) as guesser:
+        app.state.console_sessions = None  # fresh issuer and throttle
         for _ in range(10):
-            bad = c.post("/console/api/login", json={"name": OPERATOR, "password": "guess"}, headers=CSRF)
+            bad = guesser.post("/console/api/login", json={"name": OPERATOR, "password": "guess"},
+                               headers=CSRF)
             assert bad.status_code == 401
-        r = c.post("/console/api/login", json={"name": OPERATOR, "password": PASSWORD}, headers=CSRF)
+        r = guesser.post("/console/api/login", json={"name": OPERATOR, "password": PASSWORD}, headers=CSRF)
         assert r.status_code == 429 and r.json()["code"] == "SMN.0001"
         auth.add_operator(world.store.db, "bob", auth.hash_password(PASSWORD))
-        other = c.post("/console/api/login", json={"name": "bob", "password": PASSWORD}, headers=CSRF)
+        other = guesser.post("/console/api/login", json={"name": "bob", "password": PASSWORD}, headers=CSRF)
         assert other.status_code == 200  # only the guessed-at name waits
+        alice = TestClient(app, client=("198.51.100.7", 40001))  # the same server, another address
+        r = alice.post("/console/api/login", json={"name": OPERATOR, "password": PASSWORD}, headers=CSRF)
+        assert r.status_code == 200, r.text
+
+
+def test_failed_logins_are_logged_without_the_password(
+        world: World, operator: str, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "login_failed", audit.RefusalLog("console_login_failed"))
+    with TestClient(create_app(world.settings), client=("203.0.113.9", 40000)) as c, \
+            caplog.at_level(logging.WARNING, logger="smsgate.auth"):
+        c.post("/console/api/login", json={"name": OPERATOR, "password": "hunter2-guess"}, headers=CSRF)
+        c.post("/console/api/login", json={"name": "nobody", "password": "hunter3-guess"}, headers=CSRF)
+    records = [r for r in caplog.records if r.getMessage() == "console_login_failed"]
+    assert [(r.operator, r.client, r.reason) for r in records] == [
+        (OPERATOR, "203.0.113.9", "wrong password"), ("nobody", "203.0.113.9", "unknown operator")]
+    assert not any("hunter" in JsonFormatter().format(r) for r in records)
 
 
 def test_operator_rows(world: World) -> None:

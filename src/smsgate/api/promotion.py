@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smsgate.api import dry_run
-from smsgate.api.auth import authenticate
+from smsgate.api.auth import Signed, authenticate, signed
 from smsgate.api.body import decode, read_body
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import (
@@ -25,7 +26,7 @@ from smsgate.api.schemas import (
     PromotionResponse,
     SmsMessage,
 )
-from smsgate.api.state import AppState, ProjectContext
+from smsgate.api.state import AnswerKey, AppState, ProjectContext
 from smsgate.domain import errors
 from smsgate.domain.accept import screen
 from smsgate.domain.records import NewMessage, now_ms
@@ -57,9 +58,9 @@ async def send_promotion(request: Request) -> Response:
     if not context.project.may_promote:
         raise errors.NoApiPermission()
     dry = dry_run.requested(request)
-    key = None if dry else idempotency_key(request, body)
-    if key is not None:
-        replay = state.reader.remembered_response(project_id, *key, now_ms())
+    keys = [] if dry else answer_keys(request, body)
+    for key, fingerprint, _ in keys:
+        replay = state.reader.remembered_response(project_id, key, fingerprint, now_ms())
         if replay is not None:
             return _replay(replay)
     parsed = parse_items(body)
@@ -67,7 +68,7 @@ async def send_promotion(request: Request) -> Response:
     if dry:  # every rule, nothing stored
         results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
         return dry_run.respond(state, request, context, parsed, outcomes, results)
-    accepted = await accept(state, context, request_id(request), parsed, outcomes, key)
+    accepted = await accept(state, context, request_id(request), parsed, outcomes, keys)
     if isinstance(accepted, bytes):
         return _replay(accepted)
     return JsonResponse(PromotionResponse(request_id=request_id(request), result=accepted))
@@ -81,11 +82,12 @@ def screen_items(parsed: list[Parsed], context: ProjectContext) -> list[object]:
 
 async def accept(
     state: AppState, context: ProjectContext, rid: str, parsed: list[Parsed],
-    outcomes: list[object], key: tuple[str, str] | None = None,
+    outcomes: list[object], keys: Sequence[AnswerKey] = (),
 ) -> list[CommitResult] | bytes:
     """The store's part of the accept path (the project's rate, opt-outs, daily caps, the
-    commit) and the per-item results; or, when ``key`` was used by an earlier request, that
-    request's answer.  The public call and the console's test batch both come through here."""
+    commit) and the per-item results; or, when one of ``keys`` (see :func:`answer_keys`) was
+    used by an earlier request, that request's answer.  The public call and the console's test
+    batch both come through here."""
     project_id = context.project.id
     candidates = [o for o in outcomes if isinstance(o, NewMessage)]
     if candidates:
@@ -102,7 +104,7 @@ async def accept(
             return msgspec.json.encode(PromotionResponse(request_id=rid, result=results))
 
         committed = await state.commit_batch(project_id, rid, day, cap, candidates,
-                                             (*key, render) if key is not None else None)
+                                             (keys, render) if keys else None)
         if committed.replay is not None:
             return committed.replay
         outcomes = merged(committed.outcomes)
@@ -129,6 +131,37 @@ def idempotency_key(request: Request, body: bytes) -> tuple[str, str] | None:
     if not 1 <= len(key) <= 128 or not key.isascii() or not key.isprintable():
         raise errors.BadRequest(f"Header: {IDEMPOTENCY_HEADER} must be 1 to 128 printable ASCII characters.")
     return key, hashlib.sha256(body).hexdigest()
+
+
+#: the idempotency keys derived from signatures start with a character no client key may hold
+#: (those are printable ASCII), so the two never meet
+SIGNATURE_KEY_PREFIX = "§sig:"
+#: a replayed signature gets the first answer whatever its body (the body is signed, unless the
+#: client sent X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD): one fingerprint for every body
+_SIGNED_BODY = "signed"
+
+
+def answer_keys(request: Request, body: bytes) -> list[AnswerKey]:
+    """The keys (with the body's fingerprint) the batch's answer is kept under, in its own
+    transaction, and looked up by before anything is sent: the client's X-Idempotency-Key
+    (for a day), and for a signed call its signature (until the signature's date leaves the
+    window), so that a replayed signed request (sent again within the window, by anyone who
+    saw it) is answered with the first answer, the same ``message_id``s, and sends nothing
+    twice, even when the two race on two API processes.
+
+    When the client's key is itself signed, a replay carries it unchanged and it is enough;
+    otherwise the signature's key comes first (a replay may drop or change an unsigned
+    X-Idempotency-Key)."""
+    client = idempotency_key(request, body)
+    keys: list[AnswerKey] = [] if client is None else [(*client, None)]
+    verified = signed(request)
+    if verified is None or (client is not None and IDEMPOTENCY_HEADER.lower() in verified.signed_headers):
+        return keys
+    return [signature_key(verified), *keys]
+
+
+def signature_key(verified: Signed) -> AnswerKey:
+    return f"{SIGNATURE_KEY_PREFIX}{verified.signature}", _SIGNED_BODY, verified.expires_at
 
 
 def _replay(body: bytes) -> Response:

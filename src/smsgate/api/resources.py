@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from smsgate.api.auth import authenticate
+from smsgate.api.auth import WRONG_KEY_OR_SIGNATURE, authenticate, refuse_replay, signed
 from smsgate.api.body import read_body
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import (
@@ -33,10 +33,13 @@ def iso_utc(ms: int) -> str:
 
 
 async def caller(request: Request) -> tuple[AppState, str, bytes]:
-    """The app state, the caller's project and the request body (read once, capped)."""
+    """The app state, the caller's project and the request body (read once, capped).  A
+    signature is let in once (a replay is refused)."""
     state: AppState = request.app.state.smsgate
     body = await read_body(request, state.settings.max_body_bytes)
-    return state, authenticate(state, request, body), body
+    project_id = authenticate(state, request, body)
+    await refuse_replay(state, request)
+    return state, project_id, body
 
 
 def _sign(sign: Sign) -> SmsSign:
@@ -68,13 +71,16 @@ async def delete_sign(request: Request) -> JsonResponse:
 async def create_token(request: Request) -> JsonResponse:
     """``POST /v3/auth/tokens`` signed with AK/SK: a project-scoped token in X-Subject-Token."""
     state, project_id, _ = await caller(request)
-    if "authorization" not in request.headers:
+    verified = signed(request)
+    if verified is None:
         raise errors.AuthFailed("A token is issued only to a request signed with AK/SK.")
     project = state.reader.require_project(project_id)
     token = new_token()
     issued = int(time.time() * 1000)
     expires = issued + state.settings.token_ttl_seconds * 1000
-    await state.write(state.writer.add_token, token_hash(token), project_id, expires)
+    if await state.write(state.writer.add_token, token_hash(token), project_id, expires,
+                         verified.access_key) is None:  # the key was revoked meanwhile
+        raise errors.AuthFailed(WRONG_KEY_OR_SIGNATURE)
     info = TokenInfo(
         expires_at=iso_utc(expires),
         issued_at=iso_utc(issued),

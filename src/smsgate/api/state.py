@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from smsgate.auth.secrets import SecretBox
+from smsgate.auth.secrets import box_for_store
 from smsgate.callbacks.targets import CallbackGuard, CallbackPolicy
 from smsgate.config import Settings
 from smsgate.metrics import Metrics, store_gauges
@@ -24,13 +24,16 @@ from smsgate.store.outbox import OutboxStore
 from smsgate.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
+    from smsgate.auth.replay import RedisSeen
     from smsgate.limits.caps import Caps
     from smsgate.limits.rate import RateLimiter
 
 T = TypeVar("T")
-#: an idempotency key, the request's fingerprint, and how to render the batch's answer from the
-#: store's refusals
-Remember = tuple[str, str, Callable[[list[SmsgateError | None]], bytes]]
+#: an idempotency key, the request's fingerprint, and until when the answer is kept (epoch ms;
+#: None: the store's default, a day)
+AnswerKey = tuple[str, str, int | None]
+#: the batch's idempotency keys, and how to render its answer from the store's refusals
+Remember = tuple[Sequence[AnswerKey], Callable[[list[SmsgateError | None]], bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +75,19 @@ class AppState:
             self._checkpointer = SqliteStore(self.writer.path, settings.sqlite_synchronous)
         self.caps: Caps | None = None
         self.rate: RateLimiter | None = None
+        self.seen: RedisSeen | None = None  # None: seen signatures are kept in the store
         if settings.redis_url:
+            from smsgate.auth.replay import RedisSeen
             from smsgate.limits.caps import RedisCaps
             from smsgate.limits.rate import RedisRate
 
             self.caps, self.rate = RedisCaps(settings.redis_url), RedisRate(settings.redis_url)
+            self.seen = RedisSeen(settings.redis_url)
         elif settings.project_rate:
             from smsgate.limits.rate import LocalRate
 
             self.rate = LocalRate()
-        self.secrets = SecretBox.for_data_dir(settings.secrets_dir)
+        self.secrets = box_for_store(settings, self.reader.sealed_secrets())
         #: where callbacks may go: checked at subscription (API and console) and at each post
         self.callback_guard = CallbackGuard(CallbackPolicy(settings.callback_allow))
         self.delivery_reader = DeliveryStore(self.reader.db)
@@ -106,9 +112,9 @@ class AppState:
         """Stage a batch and COMMIT it; see ``Store.stage_batch``.  A store that fails answers
         503 and keeps nothing of the batch.
 
-        ``remember`` (an idempotency key and how to render the answer from the refusals) keeps
-        the answer in the batch's own transaction; if the key was taken meanwhile, the batch
-        is undone and the earlier answer returned instead."""
+        ``remember`` (idempotency keys and how to render the answer from the refusals) keeps
+        the answer under each key in the batch's own transaction; if a key was taken
+        meanwhile, the batch is undone and the earlier answer returned instead."""
         args = (project_id, request_id, day, cap, candidates, self.caps)
         async with self._write_lock, _store_errors():
             if self._checkpointer is None:  # PostgreSQL: every statement is a round trip
@@ -125,6 +131,14 @@ class AppState:
                 self.writer.rollback()
             return Committed(outcomes, replay)
 
+    async def first_sight(self, signature: str, expires_at: int) -> bool:
+        """Note a request's signature until ``expires_at`` (epoch ms), for every process; False
+        when it was noted already (a replay).  In Redis when configured, else in the store."""
+        now = now_ms()
+        if self.seen is not None:
+            return self.seen.first_sight(signature, expires_at, now)
+        return await self.write(self.writer.first_sight, signature, expires_at, now)
+
     def _stage_and_commit(self, project_id: str, args: tuple, remember: Remember | None) -> Committed:
         outcomes = self.writer.stage_batch(*args)
         try:
@@ -140,14 +154,17 @@ class AppState:
 
     def _remember(self, project_id: str, outcomes: list[SmsgateError | None],
                   remember: Remember | None) -> bytes | None:
-        """None once the answer is kept (or there is no key); else the earlier answer."""
+        """None once the answer is kept under every key (or there is none); else the earlier
+        answer of the first key that was taken meanwhile."""
         if remember is None:
             return None
-        key, fingerprint, render = remember
+        keys, render = remember
         at = now_ms()
-        if self.writer.remember_response(project_id, key, fingerprint, render(outcomes), at):
-            return None
-        return self.writer.remembered_response(project_id, key, fingerprint, at) or b""
+        body = render(outcomes) if keys else b""
+        for key, fingerprint, expires_at in keys:
+            if not self.writer.remember_response(project_id, key, fingerprint, body, at, expires_at):
+                return self.writer.remembered_response(project_id, key, fingerprint, at) or b""
+        return None
 
     async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

@@ -45,6 +45,7 @@ __all__ = [
     "ALGORITHM",
     "AuthorizationHeader",
     "SignatureError",
+    "WrongCredentials",
     "canonical_request",
     "parse_authorization",
     "parse_sdk_date",
@@ -57,6 +58,9 @@ __all__ = [
 ALGORITHM = "SDK-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+
+#: how far X-Sdk-Date may be from the server's clock
+MAX_SKEW = timedelta(minutes=15)
 
 _HEADER_DATE = "x-sdk-date"
 _HEADER_CONTENT_SHA = "x-sdk-content-sha256"
@@ -75,6 +79,11 @@ class SignatureError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class WrongCredentials(SignatureError):
+    """An unknown access key, or a signature that does not match: a server answers both alike,
+    so that a caller cannot probe for keys (``reason`` says which, for the log)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +280,7 @@ def verify(
     body: bytes,
     lookup_secret: Callable[[str], str | None],
     now: datetime | None = None,
-    max_skew: timedelta = timedelta(minutes=15),
+    max_skew: timedelta = MAX_SKEW,
 ) -> str:
     """Verify an ``SDK-HMAC-SHA256`` signed request; return its access key.
 
@@ -302,7 +311,7 @@ def verify(
 
     secret = lookup_secret(auth.access_key)
     if secret is None:
-        raise SignatureError(f"unknown access key {auth.access_key[:64]!r}")
+        raise WrongCredentials(f"unknown access key {auth.access_key[:64]!r}")
 
     variants = [False]
     if _canonical_query(query_string) != _canonical_query(query_string, keep_repeated_order=True):
@@ -317,7 +326,7 @@ def verify(
             raise SignatureError("request contains text that cannot be encoded as UTF-8") from None
         if hmac.compare_digest(expected, auth.signature):
             return auth.access_key
-    raise SignatureError("signature mismatch")
+    raise WrongCredentials("signature mismatch")
 
 
 # --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from smsgate.auth import audit
 from smsgate.auth.secrets import SecretBox
 from smsgate.domain import errors
 from smsgate.store.db import Db, transaction
@@ -241,48 +242,56 @@ def _burn(password: str) -> None:
 class TooManyLogins(errors.SmsgateError):
     code = "SMN.0001"
     status = 429
-    default_message = "Too many failed logins for this operator; wait a few minutes."
+    default_message = "Too many failed logins for this operator from this address; wait a few minutes."
 
 
 class LoginThrottle:
-    """At most ``limit`` failed logins per operator name in ``window_s`` (per process): an
-    online password guesser gets a handful of tries, then waits."""
+    """At most ``limit`` failed logins per source address and operator name in ``window_s``
+    (per process): an online password guesser gets a handful of tries, then waits, while the
+    operator, logging in from another address, is never locked out by someone else's guesses."""
 
-    def __init__(self, limit: int = 10, window_s: float = 900.0) -> None:
+    def __init__(self, limit: int = 10, window_s: float = 900.0, max_entries: int = 10_000) -> None:
         self.limit = limit
         self.window_s = window_s
-        self._failures: dict[str, list[float]] = {}
+        self.max_entries = max_entries
+        self._failures: dict[tuple[str, str], list[float]] = {}
 
-    def _recent(self, name: str, now: float) -> list[float]:
-        recent = [t for t in self._failures.get(name, ()) if now - t < self.window_s]
+    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
+        recent = [t for t in self._failures.get(key, ()) if now - t < self.window_s]
         if recent:
-            self._failures[name] = recent
+            self._failures[key] = recent
         else:
-            self._failures.pop(name, None)
+            self._failures.pop(key, None)
         return recent
 
-    def check(self, name: str) -> None:
-        if len(self._recent(name, time.monotonic())) >= self.limit:
+    def check(self, address: str, name: str) -> None:
+        if len(self._recent((address, name), time.monotonic())) >= self.limit:
             raise TooManyLogins()
 
-    def failed(self, name: str) -> None:
-        if len(self._failures) > 10_000:  # names are attacker-chosen: bound the memory
-            self._failures.clear()
-        self._failures.setdefault(name, []).append(time.monotonic())
+    def failed(self, address: str, name: str) -> None:
+        key = (address, name)
+        if key not in self._failures and len(self._failures) >= self.max_entries:
+            # names and addresses are the caller's: bound the memory, forgetting the oldest
+            del self._failures[next(iter(self._failures))]
+        self._failures.setdefault(key, []).append(time.monotonic())
 
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(name, None)
+    def succeeded(self, address: str, name: str) -> None:
+        self._failures.pop((address, name), None)
 
 
-async def check_login(db: Db, name: str, password: str, throttle: LoginThrottle) -> str:
-    """The operator's password hash when name and password match; else :class:`LoginFailed`.
-    An unknown name costs the same scrypt as a wrong password (no way to probe for names)."""
-    throttle.check(name)
+async def check_login(db: Db, name: str, password: str, throttle: LoginThrottle,
+                      address: str = "") -> str:
+    """The operator's password hash when name and password match; else :class:`LoginFailed`
+    (logged, without the password).  An unknown name costs the same scrypt as a wrong password
+    (no way to probe for names).  ``address``: where the attempt comes from."""
+    throttle.check(address, name)
     stored = operator_hash(db, name) if _NAME.fullmatch(name) else None
     if stored is None:
         await asyncio.to_thread(_burn, password)
     elif await asyncio.to_thread(verify_password, password, stored):
-        throttle.succeeded(name)
+        throttle.succeeded(address, name)
         return stored
-    throttle.failed(name)
+    throttle.failed(address, name)
+    audit.login_failed(operator=name, client=address or None,
+                       reason="unknown operator" if stored is None else "wrong password")
     raise LoginFailed()

@@ -192,7 +192,9 @@ async def login(request: Request) -> Response:
     auth.check_csrf(request)
     body = await _body(request, LoginBody)
     state = _state(request)
-    stored = await auth.check_login(state.reader.db, body.name, body.password, auth.throttle_of(request))
+    address = request.client.host if request.client else ""
+    stored = await auth.check_login(state.reader.db, body.name, body.password,
+                                    auth.throttle_of(request), address)
     cookie, session = auth.sessions_of(request).issue(body.name, stored, now_ms())
     response = JsonResponse({"operator": session.operator, "expires_at": session.expires_at})
     response.set_cookie(auth.SESSION_COOKIE, cookie, max_age=auth.sessions_of(request).ttl_ms // 1000,

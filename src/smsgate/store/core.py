@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from smsgate.domain import errors
@@ -32,6 +33,17 @@ _PROJECT_COLUMNS = "id, name, enterprise, grants, daily_cap, send_window, versio
 _SIGN_COLUMNS = "id, project_id, name, type, status, reply, created_at"
 _MESSAGE_COLUMNS = ("id", "project_id", "sign_id", "request_id", "e164", "nation_code", "text",
                     "fee_num", "extend_code", "extend_src_id", "state", "accepted_at")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """A token as operators see it: never the token itself."""
+
+    id: str
+    access_key: str | None  # the key it was minted with; None: by an operator, or unknown
+    issued_at: int | None  # None: issued before tokens could be revoked (schema 5)
+    expires_at: int
+    revoked_at: int | None
 
 
 def _project(row: tuple) -> Project:
@@ -116,6 +128,9 @@ class Store:
             self._bump(project_id)
 
     def revoke_access_key(self, access_key: str) -> bool:
+        """Revoke a live key, and with it the tokens minted with it.  Tokens kept from before
+        schema 5 do not say which key minted them: those of the key's project end too."""
+        at = now_ms()
         with self._transaction():
             row = self.db.execute(
                 "SELECT project_id FROM access_keys WHERE access_key=? AND revoked_at IS NULL",
@@ -124,7 +139,12 @@ class Store:
             if row is None:
                 return False
             self.db.execute(
-                "UPDATE access_keys SET revoked_at=? WHERE access_key=?", (now_ms(), access_key)
+                "UPDATE access_keys SET revoked_at=? WHERE access_key=?", (at, access_key)
+            )
+            self.db.execute(
+                "UPDATE tokens SET revoked_at=? WHERE revoked_at IS NULL AND expires_at>?"
+                " AND (access_key=? OR (project_id=? AND issued_at IS NULL))",
+                (at, at, access_key, row[0]),
             )
             self._bump(row[0])
         return True
@@ -138,20 +158,84 @@ class Store:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
-    def add_token(self, token_hash: str, project_id: str, expires_at: int) -> None:
+    def add_token(self, token_hash: str, project_id: str, expires_at: int,
+                  access_key: str | None = None) -> str | None:
+        """Keep a new token (as its hash) and return its id; ``access_key``: the key it was
+        minted with (None: issued by an operator), None when that key was revoked meanwhile
+        (the key's row is locked meanwhile on PostgreSQL, so a revocation either comes first
+        or ends this token too)."""
+        at = now_ms()
+        token_id = token_hash[:16]
         with self._transaction():
-            self.db.execute("DELETE FROM tokens WHERE expires_at < ?", (now_ms(),))
+            if access_key is not None:
+                lock = " FOR UPDATE" if self.db.dialect == POSTGRESQL else ""
+                live = self.db.execute(
+                    "SELECT 1 FROM access_keys WHERE access_key=? AND revoked_at IS NULL" + lock,
+                    (access_key,),
+                ).fetchone()
+                if live is None:
+                    return None
+            self.db.execute("DELETE FROM tokens WHERE expires_at < ?", (at,))
             self.db.execute(
-                "INSERT INTO tokens (token_hash, project_id, expires_at) VALUES (?,?,?)",
-                (token_hash, project_id, expires_at),
+                "INSERT INTO tokens (token_hash, id, project_id, access_key, issued_at, expires_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (token_hash, token_id, project_id, access_key, at, expires_at),
             )
+        return token_id
 
     def token(self, token_hash: str) -> tuple[str, int] | None:
-        """(project_id, expires_at) of a token, expired or not."""
+        """(project_id, expires_at) of a token that was not revoked, expired or not."""
         row = self.db.execute(
-            "SELECT project_id, expires_at FROM tokens WHERE token_hash=?", (token_hash,)
+            "SELECT project_id, expires_at FROM tokens WHERE token_hash=? AND revoked_at IS NULL",
+            (token_hash,),
         ).fetchone()
         return (row[0], row[1]) if row else None
+
+    def tokens(self, project_id: str, now: int) -> list[TokenRow]:
+        """The project's tokens that have not expired yet (revoked ones included), newest
+        first."""
+        rows = self.db.execute(
+            "SELECT id, access_key, issued_at, expires_at, revoked_at FROM tokens"
+            " WHERE project_id=? AND expires_at>? ORDER BY issued_at IS NULL, issued_at DESC, id",
+            (project_id, now),
+        ).fetchall()
+        return [TokenRow(*row) for row in rows]
+
+    def revoke_tokens(self, project_id: str, token_id: str | None = None) -> int:
+        """Revoke one live token of the project (by id), or all of them (``None``); how many
+        were revoked."""
+        at = now_ms()
+        sql = "UPDATE tokens SET revoked_at=? WHERE project_id=? AND revoked_at IS NULL AND expires_at>?"
+        params: tuple = (at, project_id, at)
+        if token_id is not None:
+            sql, params = sql + " AND id=?", (*params, token_id)
+        with self._transaction():
+            self.require_project(project_id)
+            return self.db.execute(sql, params).rowcount
+
+    def sealed_secrets(self) -> list[tuple[str, bytes]]:
+        """Every secret in use that is sealed with the master key, each with what it is (no
+        secret in that label): live access keys' secret keys and callback signing keys."""
+        rows = self.db.execute(
+            "SELECT 'access key ' || access_key, secret_enc FROM access_keys WHERE revoked_at IS NULL"
+            " UNION ALL SELECT 'the callback key of project ' || id, callback_secret_enc"
+            " FROM projects WHERE callback_secret_enc IS NOT NULL"
+        ).fetchall()
+        return [(row[0], bytes(row[1])) for row in rows]
+
+    def first_sight(self, signature: str, expires_at: int, now: int) -> bool:
+        """Note a request signature until ``expires_at``; False when it was noted already (a
+        replay).  Now and then, forget the signatures whose time is over.  Each statement is
+        its own transaction (one round trip on PostgreSQL)."""
+        if now % 64 == 0:
+            self.db.execute("DELETE FROM seen_signatures WHERE expires_at<?", (now,))
+        cur = self.db.execute(
+            "INSERT INTO seen_signatures (signature, expires_at) VALUES (?,?)"
+            " ON CONFLICT (signature) DO UPDATE SET expires_at=excluded.expires_at"
+            " WHERE seen_signatures.expires_at<?",  # a row left over from an earlier window
+            (signature, expires_at, now),
+        )
+        return cur.rowcount == 1
 
     # --- signatures ----------------------------------------------------------------------------
 
@@ -393,26 +477,31 @@ class Store:
     # --- idempotent requests -------------------------------------------------------------------
 
     def remember_response(self, project_id: str, key: str, fingerprint: str, body: bytes,
-                          at: int) -> bool:
-        """Keep a batch's answer under its idempotency key, with the fingerprint of the request
-        it answers, in the batch's transaction; False when the key was taken meanwhile (the
-        same batch sent twice at once)."""
+                          at: int, expires_at: int | None = None) -> bool:
+        """Keep a batch's answer under its idempotency key until ``expires_at`` (default: a day),
+        with the fingerprint of the request it answers, in the batch's transaction; False when
+        the key was taken meanwhile (the same batch sent twice at once).  An answer whose time
+        is over gives its key up."""
+        expires_at = at + IDEMPOTENCY_TTL_MS if expires_at is None else expires_at
         cur = self.db.execute(
-            "INSERT INTO idempotent_requests (project_id, key, fingerprint, response, created_at)"
-            " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
-            (project_id, key, fingerprint, body, at),
+            "INSERT INTO idempotent_requests (project_id, key, fingerprint, response, created_at, expires_at)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (project_id, key) DO UPDATE SET"
+            " fingerprint=excluded.fingerprint, response=excluded.response,"
+            " created_at=excluded.created_at, expires_at=excluded.expires_at"
+            " WHERE idempotent_requests.expires_at<excluded.created_at",
+            (project_id, key, fingerprint, body, at, expires_at),
         )
-        if at % 100 == 0:  # now and then, forget answers older than a day
-            self.db.execute("DELETE FROM idempotent_requests WHERE created_at<?", (at - IDEMPOTENCY_TTL_MS,))
+        if at % 100 == 0:  # now and then, forget the answers whose time is over
+            self.db.execute("DELETE FROM idempotent_requests WHERE expires_at<?", (at,))
         return cur.rowcount == 1
 
     def remembered_response(self, project_id: str, key: str, fingerprint: str, now: int) -> bytes | None:
-        """The answer kept under ``key`` within the day, if any; raises
+        """The answer kept under ``key``, if its time is not over; raises
         :class:`errors.IdempotencyKeyReused` when it answered another request."""
         row = self.db.execute(
             "SELECT response, fingerprint FROM idempotent_requests WHERE project_id=? AND key=?"
-            " AND created_at>=?",
-            (project_id, key, now - IDEMPOTENCY_TTL_MS),
+            " AND expires_at>=?",
+            (project_id, key, now),
         ).fetchone()
         if row is None:
             return None

@@ -7,6 +7,7 @@ by a single thread (see ``api.state``), so a batch is one transaction and one fs
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from smsgate.store.migrations import MIGRATIONS, statements
 
 def connect(path: Path, synchronous: str = "FULL") -> SqliteDb:
     path.parent.mkdir(parents=True, exist_ok=True)
+    _create_private(path)
     # isolation_level=None: we issue BEGIN ourselves, so a batch is exactly one transaction.
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=SqliteDb)
     db.execute("PRAGMA journal_mode=WAL")
@@ -25,6 +27,15 @@ def connect(path: Path, synchronous: str = "FULL") -> SqliteDb:
     db.execute("PRAGMA foreign_keys=ON")
     migrate(db)
     return db
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 (owner only: it holds sealed keys, phone numbers and
+    texts) before SQLite opens it; SQLite gives its -wal and -shm files the same mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def migrate(db: SqliteDb, upto: int = len(MIGRATIONS)) -> None:

@@ -1,15 +1,31 @@
-"""Who is calling: AK/SK ``SDK-HMAC-SHA256`` signatures or ``X-Auth-Token`` (SPEC §3)."""
+"""Who is calling: AK/SK ``SDK-HMAC-SHA256`` signatures or ``X-Auth-Token`` (SPEC §3).
+
+In two steps, so that nobody the server does not know makes it read a body: :func:`check_headers`
+before the body is read (a token known and unexpired; or an access key known, its signature's
+date within the window), then :func:`verify_body` once it is read (the signature, over the body).
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from smsgate.api.body import read_body
 from smsgate.api.state import AppState
 from smsgate.auth import sdk_hmac
 from smsgate.auth.secrets import token_hash
 from smsgate.domain import errors
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who the headers say is calling, before the body is read."""
+
+    project_id: str
+    #: an AK/SK-signed request: its signature, still to be verified over the body
+    presented: sdk_hmac.PresentedKey | None = None
 
 
 def request_headers(request: Request) -> dict[str, str]:
@@ -21,31 +37,56 @@ def request_headers(request: Request) -> dict[str, str]:
     return headers
 
 
-def authenticate(state: AppState, request: Request, body: bytes) -> str:
-    """The id of the project the caller acts for; raises when the caller is not let in.
+async def authenticated_body(request: Request) -> tuple[AppState, str, bytes]:
+    """The app state, the id of the project the caller acts for, and the request body (read
+    once, capped, and only after the headers passed); raises when the caller is not let in."""
+    state: AppState = request.app.state.smsgate
+    caller = check_headers(state, request)
+    body = await read_body(request, state.settings.max_body_bytes)
+    return state, verify_body(state, request, caller, body), body
 
-    A path ``{project_id}``, when there is one, must be that project.
-    """
+
+def check_headers(state: AppState, request: Request) -> Caller:
+    """What can be checked before the body is read; raises when the caller is not let in."""
     headers = request_headers(request)
     if "authorization" in headers:
-        project_id = _signed_project(state, request, headers, body)
-    elif "x-auth-token" in headers:
-        project_id = _token_project(state, headers["x-auth-token"])
-    else:
-        raise errors.AuthFailed(
-            "Incorrect IAM authentication information: sign the request with AK/SK"
-            " (SDK-HMAC-SHA256) or send X-Auth-Token."
-        )
+        return Caller(*_presented_key(state, headers))
+    if "x-auth-token" in headers:
+        return Caller(_token_project(state, headers["x-auth-token"]))
+    raise errors.AuthFailed(
+        "Incorrect IAM authentication information: sign the request with AK/SK"
+        " (SDK-HMAC-SHA256) or send X-Auth-Token."
+    )
+
+
+def verify_body(state: AppState, request: Request, caller: Caller, body: bytes) -> str:
+    """The id of the project the request acts for, its ``body`` now read: an AK/SK signature is
+    verified over it.  A path ``{project_id}``, when there is one, must be that project."""
+    headers = request_headers(request)
+    if caller.presented is not None:
+        raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+        try:
+            sdk_hmac.verify_signature(
+                caller.presented,
+                method=request.method,
+                raw_path=raw_path.decode("latin-1").split("?", 1)[0],
+                query_string=request.scope["query_string"].decode("latin-1"),
+                headers=headers,
+                body=body,
+            )
+        except sdk_hmac.SignatureError as exc:
+            raise errors.AuthFailed(f"Incorrect IAM authentication information: {exc.reason}") from exc
+        # From here the signature is genuine: checks that rely on that go here.
     path_project = request.path_params.get("project_id")
-    if path_project is not None and path_project != project_id:
+    if path_project is not None and path_project != caller.project_id:
         raise errors.ProjectNotFound()
     header_project = headers.get("x-project-id")
-    if header_project and header_project != project_id:
+    if header_project and header_project != caller.project_id:
         raise errors.ProjectNotFound("X-Project-Id does not match the project being called.")
-    return project_id
+    return caller.project_id
 
 
-def _signed_project(state: AppState, request: Request, headers: dict[str, str], body: bytes) -> str:
+def _presented_key(state: AppState, headers: dict[str, str]) -> tuple[str, sdk_hmac.PresentedKey]:
     owners: dict[str, str] = {}
 
     def lookup_secret(access_key: str) -> str | None:
@@ -55,19 +96,11 @@ def _signed_project(state: AppState, request: Request, headers: dict[str, str], 
         owners[access_key] = found[0]
         return state.secrets.open(found[1])
 
-    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     try:
-        access_key = sdk_hmac.verify(
-            method=request.method,
-            raw_path=raw_path.decode("latin-1").split("?", 1)[0],
-            query_string=request.scope["query_string"].decode("latin-1"),
-            headers=headers,
-            body=body,
-            lookup_secret=lookup_secret,
-        )
+        presented = sdk_hmac.check_headers(headers=headers, lookup_secret=lookup_secret)
     except sdk_hmac.SignatureError as exc:
         raise errors.AuthFailed(f"Incorrect IAM authentication information: {exc.reason}") from exc
-    return owners[access_key]
+    return owners[presented.access_key], presented
 
 
 def _token_project(state: AppState, token: str) -> str:

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smsgate.api import dry_run
-from smsgate.api.auth import authenticate
-from smsgate.api.body import decode, read_body
+from smsgate.api.auth import authenticated_body
+from smsgate.api.body import decode
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import (
     CommitResult,
@@ -48,9 +48,7 @@ Parsed = SmsMessage | tuple[str, errors.SmsgateError]
 
 
 async def send_promotion(request: Request) -> Response:
-    state: AppState = request.app.state.smsgate
-    body = await read_body(request, state.settings.max_body_bytes)
-    project_id = authenticate(state, request, body)
+    state, project_id, body = await authenticated_body(request)
     context = state.project(project_id)
     if context is None:
         raise errors.ProjectNotFound()

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from smsgate.api.auth import authenticate
-from smsgate.api.body import read_body
+from smsgate.api.auth import authenticated_body
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import (
     Health,
@@ -33,10 +32,9 @@ def iso_utc(ms: int) -> str:
 
 
 async def caller(request: Request) -> tuple[AppState, str, bytes]:
-    """The app state, the caller's project and the request body (read once, capped)."""
-    state: AppState = request.app.state.smsgate
-    body = await read_body(request, state.settings.max_body_bytes)
-    return state, authenticate(state, request, body), body
+    """The app state, the caller's project and the request body (read once, capped, and only
+    once the headers let the caller in)."""
+    return await authenticated_body(request)
 
 
 def _sign(sign: Sign) -> SmsSign:

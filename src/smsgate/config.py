@@ -55,6 +55,14 @@ class Settings:
     bind_lease_ms: int = 15_000
     #: on SIGTERM the process stops in order within this long, or ends itself (smsgate.shutdown)
     stop_timeout_s: float = 30.0
+    #: HTTP connections served at once by one API process; a request on one more is answered
+    #: 503 (``api.server``).  Keep the process's open-files limit above it.
+    max_connections: int = 1000
+    #: a request's line and headers must arrive within this long of its first byte (of the
+    #: connection, for its first request), or the connection is cut off with 408
+    header_timeout_s: float = 10.0
+    #: a request's body must arrive within this long of its headers, or 408
+    body_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         url = self.database_url
@@ -105,6 +113,9 @@ class Settings:
             "lease_ms": _env_int("SMSGATE_LEASE_MS", base.lease_ms),
             "bind_lease_ms": _env_int("SMSGATE_BIND_LEASE_MS", base.bind_lease_ms),
             "stop_timeout_s": float(env.get("SMSGATE_STOP_TIMEOUT") or base.stop_timeout_s),
+            "max_connections": _env_int("SMSGATE_MAX_CONNECTIONS", base.max_connections),
+            "header_timeout_s": float(env.get("SMSGATE_HEADER_TIMEOUT") or base.header_timeout_s),
+            "body_timeout_s": float(env.get("SMSGATE_BODY_TIMEOUT") or base.body_timeout_s),
         }
         if overrides.get("data_dir") is not None and overrides.get("database_url") is None:
             values["database_url"] = None

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from smsgate.api import reports, resources
-from smsgate.api.middleware import RequestId
+from smsgate.api.middleware import RequestId, RequestLimits
 from smsgate.api.openapi import document
 from smsgate.api.promotion import send_promotion
 from smsgate.api.responses import (
@@ -94,7 +94,11 @@ def create_app(settings: Settings) -> Starlette:
     request_metrics = Metrics()
     return Starlette(
         routes=[*routes(), console()],
-        middleware=[Middleware(RequestId), Middleware(RequestMetrics, metrics=request_metrics)],
+        middleware=[
+            Middleware(RequestId),
+            Middleware(RequestMetrics, metrics=request_metrics),
+            Middleware(RequestLimits, body_timeout_s=settings.body_timeout_s),
+        ],
         exception_handlers={
             SmsgateError: smsgate_error,
             HTTPException: http_error,

@@ -162,6 +162,27 @@ def test_a_signed_request_with_its_body_is_accepted(world: World) -> None:
         assert "message_id" in r.json()["result"][0]
 
 
+# --- a client that vanishes ------------------------------------------------------------------
+
+
+def test_a_client_gone_mid_body_is_a_quiet_client_error(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    with running(world) as server:
+        with server.connect() as sock:
+            sock.sendall(head(world.promotion_path,
+                              json_headers(**{"Content-Length": "100000", "X-Auth-Token": world.token})))
+            sock.sendall(b'{"sms_message": [' + b" " * 1000)
+        wait_for(lambda: any(route == "send_promotion" for route, _ in server.requests_counted()),
+                 "the request to be counted")
+        counted = server.requests_counted()
+    assert {key: n for key, n in counted.items() if key[0] == "send_promotion"} == {("send_promotion", "400"): 1}
+    assert not [key for key in counted if key[1].startswith("5")], counted
+    gone = [r for r in caplog.records if r.getMessage() == "client_disconnected"]
+    assert len(gone) == 1 and gone[0].levelno == logging.INFO
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert world.store.count_messages() == 0
+
+
 # --- slow heads and bodies -------------------------------------------------------------------
 
 

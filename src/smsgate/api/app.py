@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -21,6 +21,7 @@ from smsgate.api.openapi import document
 from smsgate.api.promotion import send_promotion
 from smsgate.api.responses import (
     JsonResponse,
+    client_gone,
     http_error,
     internal_error,
     smsgate_error,
@@ -102,6 +103,7 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={
             SmsgateError: smsgate_error,
             HTTPException: http_error,
+            ClientDisconnect: client_gone,
             # handled here, not as a 500, so no traceback is logged for every request while
             # the store is down
             **dict.fromkeys(driver_errors(), store_unavailable),

@@ -56,6 +56,13 @@ class RequestTimeout(BadRequest):
     default_message = "The request did not arrive in time."
 
 
+class RequestIncomplete(BadRequest):
+    """The client went away before its request body was complete; nobody reads this answer,
+    but the request is counted and logged as the client's failure, not the server's."""
+
+    default_message = "The client closed the connection before the request body was complete."
+
+
 class HeadersTooLarge(BadRequest):
     status = 431
     default_message = "Request line and headers are too large."

@@ -63,6 +63,9 @@ class Settings:
     header_timeout_s: float = 10.0
     #: a request's body must arrive within this long of its headers, or 408
     body_timeout_s: float = 30.0
+    #: bytes of AK/SK-signed bodies one access key may have being read, not yet verified, at
+    #: once in one API process; past it 429 (``api.unverified``)
+    unverified_bytes_per_key: int = 8 * 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         url = self.database_url
@@ -116,6 +119,8 @@ class Settings:
             "max_connections": _env_int("SMSGATE_MAX_CONNECTIONS", base.max_connections),
             "header_timeout_s": float(env.get("SMSGATE_HEADER_TIMEOUT") or base.header_timeout_s),
             "body_timeout_s": float(env.get("SMSGATE_BODY_TIMEOUT") or base.body_timeout_s),
+            "unverified_bytes_per_key": _env_int("SMSGATE_UNVERIFIED_BYTES_PER_KEY",
+                                                 base.unverified_bytes_per_key),
         }
         if overrides.get("data_dir") is not None and overrides.get("database_url") is None:
             values["database_url"] = None

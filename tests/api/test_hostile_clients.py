@@ -162,6 +162,48 @@ def test_a_signed_request_with_its_body_is_accepted(world: World) -> None:
         assert "message_id" in r.json()["result"][0]
 
 
+def _signed_head(world: World, size: int, secret: str) -> bytes:
+    signed = sign_request("POST", f"http://127.0.0.1{world.promotion_path}",
+                          {"Content-Type": "application/json"}, b"x" * size, world.access_key, secret)
+    return head(world.promotion_path, json_headers(**{"Content-Length": str(size),
+                                                      "Expect": "100-continue"}, **signed))
+
+
+def _continued(sock: socket.socket) -> bool:
+    """Whether the server asks for the body (100 Continue): it has begun to read it."""
+    return sock.recv(64).startswith(b"HTTP/1.1 100 ")
+
+
+def test_a_known_access_key_without_its_secret_cannot_make_the_server_hold_bodies(world: World) -> None:
+    """An access key is no secret; with it, bodies are read before the signature can be checked,
+    but only so many bytes of them at once per key."""
+    size = 100_000
+    with running(world, unverified_bytes_per_key=2 * size) as server:
+        held = [server.connect() for _ in range(2)]
+        for sock in held:
+            sock.sendall(_signed_head(world, size, "not-the-secret"))
+            assert _continued(sock)
+            sock.sendall(b"x" * 1000)  # and the rest never
+        with server.connect() as third:
+            third.sendall(_signed_head(world, size, "not-the-secret"))
+            status, headers, body = response(third)  # at once, without the body
+            assert (status, body["code"]) == (429, "APIGW.0308")
+            assert headers["connection"] == "close"
+        r = httpx.post(server.url + world.promotion_path, json={"sms_message": [item(sign_id=world.sign_id)]},
+                       headers={"X-Auth-Token": world.token}, timeout=WAIT_S)
+        assert r.status_code == 200  # other callers are not held up
+        held.pop().close()  # one gives up: its bytes are freed
+
+        def room() -> bool:
+            with server.connect() as again:
+                again.sendall(_signed_head(world, size, "not-the-secret"))
+                return _continued(again)
+
+        wait_for(room, "the key's allowance to have room again")
+        for sock in held:
+            sock.close()
+
+
 # --- a client that vanishes ------------------------------------------------------------------
 
 

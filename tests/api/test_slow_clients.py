@@ -1,5 +1,6 @@
-"""A real ``smsgate serve`` under 300 slow unauthenticated connections: it stays small, and a
-normal client is still answered at once.
+"""A real ``smsgate serve`` under 300 slow unauthenticated connections (slow heads, slow bodies
+without credentials, slow bodies signed with a known access key but not its secret): it stays
+small, and a normal client is still answered at once.
 
 The memory bound is the requirement itself (300 slow connections add at most 100 MiB), not a
 performance target; the 1 s answer is the requirement too, and holds by a wide margin on an
@@ -18,12 +19,13 @@ import httpx
 import pytest
 
 from smsgate.auth.sdk_hmac import sign_request
-from tests.live import LiveServer, live_server
+from tests.live import LiveServer, admin_json, live_server
 
 pytestmark = pytest.mark.slow
 
-SLOW_HEADS = 150  # slowloris: a request's head, a line a second, never finished
-SLOW_BODIES = 150  # no credentials, a 4 MiB body announced, 3 MiB of it sent, then a trickle
+SLOW_HEADS = 100  # slowloris: a request's head, a line a second, never finished
+SLOW_BODIES = 100  # no credentials, a 4 MiB body announced, 3 MiB of it sent, then a trickle
+LEAKED_KEY_BODIES = 100  # the same, signed with a known access key but not its secret
 BODY_SENT = 3 * 2**20
 WINDOW_S = 6.0  # shorter than SMSGATE_HEADER_TIMEOUT (10 s): the slow heads stay connected
 GROWTH_LIMIT = 100 * 2**20
@@ -40,8 +42,8 @@ def rss(pid: int) -> int:
 class SlowClients:
     """The 300 connections, on their own event loop in a thread."""
 
-    def __init__(self, port: int, path: str) -> None:
-        self.port, self.path = port, path
+    def __init__(self, port: int, path: str, leaked_key: str) -> None:
+        self.port, self.path, self.leaked_key = port, path, leaked_key
         self.heads_open = 0
         self.heads_cut = 0
         self.bodies_refused = 0
@@ -62,12 +64,16 @@ class SlowClients:
         finally:
             writer.close()
 
-    async def _slow_body(self) -> None:
+    async def _slow_body(self, signed: bool) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         chunk = b" " * 65536
+        headers = {"Host": "127.0.0.1", "Content-Type": "application/json", "Content-Length": str(4 * 2**20)}
+        if signed:
+            headers |= sign_request("POST", f"http://127.0.0.1{self.path}", headers, b"{}",
+                                    self.leaked_key, "not-its-secret")
         try:
-            writer.write(f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: {4 * 2**20}\r\n\r\n".encode())
+            writer.write(f"POST {self.path} HTTP/1.1\r\n".encode()
+                         + "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode() + b"\r\n")
             for _ in range(BODY_SENT // len(chunk)):
                 writer.write(chunk)
                 await writer.drain()
@@ -82,7 +88,8 @@ class SlowClients:
 
     async def _run(self) -> None:
         tasks = [asyncio.create_task(self._slow_head()) for _ in range(SLOW_HEADS)]
-        tasks += [asyncio.create_task(self._slow_body()) for _ in range(SLOW_BODIES)]
+        tasks += [asyncio.create_task(self._slow_body(signed=False)) for _ in range(SLOW_BODIES)]
+        tasks += [asyncio.create_task(self._slow_body(signed=True)) for _ in range(LEAKED_KEY_BODIES)]
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
@@ -106,7 +113,9 @@ def test_300_slow_unauthenticated_connections_cost_little_and_hold_nobody_up(tmp
         pid = server.process.pid
         promotion(server, 0)  # warmed up: the first batch loads what every batch needs
         before = rss(pid)
-        slow = SlowClients(int(server.url.rsplit(":", 1)[1]), f"/v2/{server.project_id}/notifications/sms/promotion")
+        leaked = admin_json("key", "create", server.project_id, data_dir=server.data_dir)["access_key"]
+        slow = SlowClients(int(server.url.rsplit(":", 1)[1]),
+                           f"/v2/{server.project_id}/notifications/sms/promotion", leaked)
         slow.thread.start()
         deadline = time.monotonic() + 30
         while slow.heads_open < SLOW_HEADS:

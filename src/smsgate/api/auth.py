@@ -39,11 +39,25 @@ def request_headers(request: Request) -> dict[str, str]:
 
 async def authenticated_body(request: Request) -> tuple[AppState, str, bytes]:
     """The app state, the id of the project the caller acts for, and the request body (read
-    once, capped, and only after the headers passed); raises when the caller is not let in."""
+    once, capped, and only after the headers passed); raises when the caller is not let in.
+
+    A signed body is read within its access key's allowance of unverified bytes
+    (``api.unverified``): the key is known by then, but not yet that the caller holds its SK."""
     state: AppState = request.app.state.smsgate
+    limit = state.settings.max_body_bytes
     caller = check_headers(state, request)
-    body = await read_body(request, state.settings.max_body_bytes)
-    return state, verify_body(state, request, caller, body), body
+    if caller.presented is None:
+        body = await read_body(request, limit)
+        return state, verify_body(state, request, caller, body), body
+    with state.unverified.hold(caller.presented.access_key, _announced_size(request, limit)):
+        body = await read_body(request, limit)
+        return state, verify_body(state, request, caller, body), body
+
+
+def _announced_size(request: Request, limit: int) -> int:
+    """What the body will take at most: its Content-Length, else (chunked) the cap."""
+    declared = request.headers.get("content-length", "")
+    return min(int(declared), limit) if declared.isascii() and declared.isdigit() else limit
 
 
 def check_headers(state: AppState, request: Request) -> Caller:

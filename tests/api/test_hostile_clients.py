@@ -9,6 +9,8 @@ import http.client
 import json
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -340,3 +342,21 @@ def test_a_console_login_is_not_a_way_to_make_the_server_read_a_large_body(world
         r = anon.post("/console/api/login", json={"name": "alice", "password": password},
                       headers={"X-Smsgate-Console": "1"})
     assert r.status_code == 413 and r.json()["code"] == "SMN.0024"
+
+
+def test_the_open_files_limit_is_lifted_to_what_the_connection_cap_needs(tmp_path) -> None:
+    """Each connection is a file descriptor: a soft limit under the cap would refuse
+    connections with EMFILE long before the cap's 503."""
+    script = (
+        "import resource\n"
+        "from smsgate.api.server import raise_open_files_limit\n"
+        "from smsgate.config import Settings\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))\n"
+        "raise_open_files_limit(Settings(max_connections=300))\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout.split()
+    lifted, hard = int(out[0]), int(out[1])
+    assert lifted == (300 + 256 if hard == -1 else min(300 + 256, hard))

@@ -212,8 +212,10 @@ def _run_http(settings: Settings, access_log: bool) -> None:
 
     from smsgate import logs, shutdown
     from smsgate.api.app import create_app
+    from smsgate.api.server import raise_open_files_limit, uvicorn_config
 
     logs.setup(os.environ.get("SMSGATE_LOG_LEVEL", "info"))
+    raise_open_files_limit(settings)
 
     class Server(uvicorn.Server):
         """uvicorn's, with the stop bounded (``smsgate.shutdown``) and a clean stop exiting 0,
@@ -226,12 +228,10 @@ def _run_http(settings: Settings, access_log: bool) -> None:
 
     role = "serving" if settings.deliver else "serving the API only"
     typer.echo(f"smsgate: {role} on http://{settings.host}:{settings.port} ({_store_name(settings)})")
-    Server(uvicorn.Config(
+    Server(uvicorn_config(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
+        settings,
         loop="uvloop",
-        http="httptools",
         access_log=access_log,
         log_config=None,  # keep our JSON handler
         timeout_graceful_shutdown=10,

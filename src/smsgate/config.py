@@ -63,6 +63,17 @@ class Settings:
     #: the Fernet key secrets are sealed with (SMSGATE_MASTER_KEY); None: ``master.key`` in
     #: ``secrets_dir``
     master_key: str | None = field(default=None, repr=False)
+    #: HTTP connections served at once by one API process; a request on one more is answered
+    #: 503 (``api.server``).  Keep the process's open-files limit above it.
+    max_connections: int = 1000
+    #: a request's line and headers must arrive within this long of its first byte (of the
+    #: connection, for its first request), or the connection is cut off with 408
+    header_timeout_s: float = 10.0
+    #: a request's body must arrive within this long of its headers, or 408
+    body_timeout_s: float = 30.0
+    #: bytes of AK/SK-signed bodies one access key may have being read, not yet verified, at
+    #: once in one API process; past it 429 (``api.unverified``)
+    unverified_bytes_per_key: int = 8 * 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         url = self.database_url
@@ -122,6 +133,11 @@ class Settings:
             "stop_timeout_s": float(env.get("SMSGATE_STOP_TIMEOUT") or base.stop_timeout_s),
             "callback_allow": parse_allow(env.get("SMSGATE_CALLBACK_ALLOW", "")),
             "master_key": env.get("SMSGATE_MASTER_KEY") or None,
+            "max_connections": _env_int("SMSGATE_MAX_CONNECTIONS", base.max_connections),
+            "header_timeout_s": float(env.get("SMSGATE_HEADER_TIMEOUT") or base.header_timeout_s),
+            "body_timeout_s": float(env.get("SMSGATE_BODY_TIMEOUT") or base.body_timeout_s),
+            "unverified_bytes_per_key": _env_int("SMSGATE_UNVERIFIED_BYTES_PER_KEY",
+                                                 base.unverified_bytes_per_key),
         }
         if overrides.get("data_dir") is not None and overrides.get("database_url") is None:
             values["database_url"] = None

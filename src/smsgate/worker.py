@@ -296,12 +296,15 @@ def _serve_metrics(state: AppState, listener: socket.socket) -> tuple[Any, async
     from starlette.responses import Response
     from starlette.routing import Route
 
+    from smsgate.api.server import uvicorn_config
     from smsgate.metrics import CONTENT_TYPE
 
     async def metrics(_request: object) -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
     app = Starlette(routes=[Route("/metrics", metrics)])
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    # with the API's limits on slow and oversized request heads
+    server = uvicorn.Server(uvicorn_config(app, state.settings, log_config=None, access_log=False,
+                                           lifespan="off"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop it
     return server, asyncio.create_task(server.serve(sockets=[listener]), name="metrics")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -142,3 +144,48 @@ def test_a_failing_store_answers_503_and_keeps_nothing(client: TestClient, world
     assert world.store.count_messages() == 0
     r = client.post(world.promotion_path, json={"sms_message": [item(sign_id=world.sign_id)]})
     assert r.status_code == 200 and world.store.count_messages() == 1
+
+
+def test_a_number_beyond_a_double_refuses_its_item_only(client: TestClient, world: World) -> None:
+    good = json.dumps(item("13800138003", sign_id=world.sign_id), ensure_ascii=False)
+    raw = ('{"sms_message": ['
+           '{"endpoint": "13800138000", "message": 1e400},'
+           '{"endpoint": -1e400, "message": "x"},'
+           '{"endpoint": "13800138002", "message": "x", "extend_code": 1E+999999},'
+           f'{good}]}}').encode()
+    r = client.post(world.promotion_path, content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    results = r.json()["result"]
+    assert [x.get("code") for x in results] == ["SMN.0009", "SMN.0012", "SMN.0231", None]
+    assert [x["endpoint"] for x in results] == ["13800138000", "-1e400", "13800138002", "13800138003"]
+    assert world.store.count_messages() == 1
+
+
+def test_a_number_beyond_a_double_outside_the_items_refuses_the_batch(client: TestClient, world: World) -> None:
+    raw = b'{"sms_message": [{"endpoint": "13800138000", "message": "x"}], "sign_id": 1e400}'
+    r = client.post(world.promotion_path, content=raw, headers={"Content-Type": "application/json"})
+    assert_refused(r, 400, "SMN.0024")
+
+
+DEEP = 1_000  # the depth seen to end in a 500
+DEEPER = 200_000  # beyond any interpreter's recursion limit
+
+
+@pytest.mark.parametrize("depth", [DEEP, DEEPER])
+@pytest.mark.parametrize("where", ["message", "unknown field", "the item itself", "beside the items"])
+def test_arrays_nested_deep_are_a_client_error(client: TestClient, world: World, depth: int, where: str) -> None:
+    deep = "[" * depth + "]" * depth
+    good = json.dumps(item("13800138001", sign_id=world.sign_id), ensure_ascii=False)
+    bad = {"message": f'{{"endpoint": "13800138000", "message": {deep}}}',
+           "unknown field": f'{{"endpoint": "13800138000", "message": "x", "extra": {deep}}}',
+           "the item itself": deep}.get(where)
+    raw = (f'{{"sms_message": [{bad}, {good}]}}' if bad is not None
+           else f'{{"sms_message": [{good}], "endpoints": {deep}}}').encode()
+    r = client.post(world.promotion_path, content=raw, headers={"Content-Type": "application/json"})
+    if r.status_code == 200:  # an interpreter whose decoder reaches this deep: refused per item
+        assert r.json()["result"][0]["code"].startswith("SMN.") and world.store.count_messages() == 1
+    else:
+        body = assert_refused(r, 400, "SMN.0024")
+        assert bad is None or "nested too deeply" in body["message"]
+        assert world.store.count_messages() == 0
+

@@ -72,11 +72,29 @@ def test_report_pages(client: TestClient, world: World) -> None:
         ({"start_time": "2000", "end_time": "1000"}, "SMN.0114"),
         ({"start_time": "0", "end_time": str(100 * 24 * 3600 * 1000)}, "SMN.0113"),
         ({"message_id": "nothex"}, "SMN.0102"),
+        # past what the store's integers hold (these were 500s)
+        ({"offset": "9223372036854775808"}, "SMN.0015"),
+        ({"end_time": "9223372036854775808"}, "SMN.0104"),
+        ({"offset": "9" * 40}, "SMN.0015"),
+        # after 9999-12-31
+        ({"start_time": "253402300800000"}, "SMN.0103"),
+        # digits Python's str.isdigit() takes but int() does not (a 500 too)
+        ({"offset": "²"}, "SMN.0015"),
+        ({"end_time": "١٢٣"}, "SMN.0104"),
     ],
 )
 def test_report_filters_are_checked(client: TestClient, world: World, params: dict, code: str) -> None:
     r = client.get(f"/v2/{world.project_id}/notifications/sms/report", params=params)
     assert r.status_code == 400 and r.json()["code"] == code
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_largest_offset_and_times_are_answered_on_either_engine(client: TestClient, world: World) -> None:
+    accept(client, world, 1)
+    body = report(client, world, offset=str(2**63 - 1))
+    assert body["count"] == 1 and body["data"] == []
+    body = report(client, world, start_time=str(253402300799999 - 1), end_time="253402300799999")
+    assert body["count"] == 0
 
 
 def test_one_message_and_isolation(client: TestClient, world: World) -> None:

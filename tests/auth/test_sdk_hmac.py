@@ -544,3 +544,23 @@ def test_sign_request_output_accepted_by_sdk_canonicalisation():
     added = sign_request("POST", f"{PATH}?{wire['query_string']}", headers, body, AK, SK, date=DATE,
                          sign_headers=["x-project-id"])
     assert added["Authorization"] == wire["headers"]["authorization"]
+
+
+# --------------------------------------------------------------------------
+# Headers first, body after (a server checks what it can before reading the body)
+
+
+def test_the_headers_are_checked_without_the_body():
+    from smsgate.auth.sdk_hmac import check_headers, verify_signature
+
+    wire = simple_wire()
+    for refused in (dict(lookup_secret=lambda ak: None, now=DATE),  # unknown access key
+                    dict(lookup_secret=lookup, now=DATE + timedelta(minutes=16))):  # stale date
+        with pytest.raises(SignatureError):
+            check_headers(headers=wire["headers"], **refused)
+    presented = check_headers(headers=wire["headers"], lookup_secret=lookup, now=DATE)
+    assert presented.access_key == AK and SK not in repr(presented)
+    rest = {k: v for k, v in wire.items() if k != "body"}
+    assert verify_signature(presented, **rest, body=wire["body"]) == AK
+    with pytest.raises(SignatureError, match="signature mismatch"):
+        verify_signature(presented, **rest, body=wire["body"] + b" ")

@@ -11,16 +11,17 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from smsgate.api import reports, resources
-from smsgate.api.middleware import RequestId
+from smsgate.api.middleware import RequestId, RequestLimits
 from smsgate.api.openapi import document
 from smsgate.api.promotion import send_promotion
 from smsgate.api.responses import (
     JsonResponse,
+    client_gone,
     http_error,
     internal_error,
     smsgate_error,
@@ -94,10 +95,15 @@ def create_app(settings: Settings) -> Starlette:
     request_metrics = Metrics()
     return Starlette(
         routes=[*routes(), console()],
-        middleware=[Middleware(RequestId), Middleware(RequestMetrics, metrics=request_metrics)],
+        middleware=[
+            Middleware(RequestId),
+            Middleware(RequestMetrics, metrics=request_metrics),
+            Middleware(RequestLimits, body_timeout_s=settings.body_timeout_s),
+        ],
         exception_handlers={
             SmsgateError: smsgate_error,
             HTTPException: http_error,
+            ClientDisconnect: client_gone,
             # handled here, not as a 500, so no traceback is logged for every request while
             # the store is down
             **dict.fromkeys(driver_errors(), store_unavailable),

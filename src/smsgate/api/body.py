@@ -17,7 +17,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     _check_content_type(request)
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise errors.BadRequest("Content-Length is invalid.")
         if int(declared) > limit:
             raise errors.BodyTooLarge(f"Request body is larger than {limit} bytes.")
@@ -41,7 +41,12 @@ def _check_content_type(request: Request) -> None:
 
 
 def decode(body: bytes, kind: type[T]) -> T:
-    """``body`` as ``kind``; any JSON or type error is a 400 naming where it is."""
+    """``body`` as ``kind``; any JSON or type error is a 400 naming where it is.
+
+    msgspec refuses a number beyond a double's range (``1e400``) as a type error, and raises
+    ``RecursionError`` for arrays or objects nested deeper than the interpreter's recursion
+    limit (about 1,000 levels; it even recurses to skip a value): both are the client's
+    error, not ours."""
     if not body:
         raise errors.BadRequest("Parameter: request body is empty.")
     try:
@@ -50,3 +55,8 @@ def decode(body: bytes, kind: type[T]) -> T:
         raise errors.BadRequest(f"Parameter: request body is invalid: {exc}.") from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise errors.BadRequest(f"Request body is not valid JSON (UTF-8): {exc}.") from exc
+    except RecursionError as exc:
+        raise errors.BadRequest(TOO_DEEP) from exc
+
+
+TOO_DEEP = "Request body is not valid: JSON nested too deeply."

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smsgate.api import dry_run
-from smsgate.api.auth import Signed, authenticate, signed
-from smsgate.api.body import decode, read_body
+from smsgate.api.auth import Signed, authenticated_body, signed
+from smsgate.api.body import decode
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import (
     CommitResult,
@@ -49,9 +49,7 @@ Parsed = SmsMessage | tuple[str, errors.SmsgateError]
 
 
 async def send_promotion(request: Request) -> Response:
-    state: AppState = request.app.state.smsgate
-    body = await read_body(request, state.settings.max_body_bytes)
-    project_id = authenticate(state, request, body)
+    state, project_id, body = await authenticated_body(request)
     context = state.project(project_id)
     if context is None:
         raise errors.ProjectNotFound()
@@ -200,22 +198,37 @@ def parse_items(body: bytes) -> list[Parsed]:
     return [i if isinstance(i, SmsMessage) else _parse_raw(i) for i in items]
 
 
+class _Endpoint(msgspec.Struct):
+    """Only an item's endpoint, as raw JSON: to echo it beside the item's refusal."""
+
+    endpoint: msgspec.Raw = msgspec.Raw(b"null")
+
+
 def _parse_raw(raw: msgspec.Raw) -> Parsed:
     try:
         return msgspec.json.decode(raw, type=SmsMessage)
     except msgspec.ValidationError as exc:
-        loose = msgspec.json.decode(raw)
-        endpoint = loose.get("endpoint") if isinstance(loose, dict) else None
         field = str(exc).rsplit("at `$.", 1)[-1].rstrip("`").split(".")[0].split("[")[0]
         error = _FIELD_ERRORS.get(field, errors.BadRequest)
-        return _echo(endpoint), error(f"Parameter: sms_message item is invalid: {exc}.")
+        return _echo_raw(raw), error(f"Parameter: sms_message item is invalid: {exc}.")
 
 
-def _echo(endpoint: object) -> str:
-    if endpoint is None:
+def _echo_raw(raw: msgspec.Raw) -> str:
+    """The endpoint of an item that did not decode, as sent (a string as its text, anything
+    else as compact JSON: ``1e400`` stays ``1e400``); "" when there is none to find.  Not
+    decoded into Python values: msgspec refuses ``1e400`` even untyped."""
+    try:
+        endpoint = msgspec.json.decode(raw, type=_Endpoint).endpoint
+        try:
+            return _echo(msgspec.json.decode(endpoint, type=str | None))
+        except msgspec.ValidationError:
+            return _echo(msgspec.json.format(endpoint, indent=-1).decode())
+    except (msgspec.DecodeError, RecursionError):  # not an object; nested beyond the decoder
         return ""
-    text = endpoint if isinstance(endpoint, str) else msgspec.json.encode(endpoint).decode()
-    return text[:ECHO_LIMIT]
+
+
+def _echo(endpoint: str | None) -> str:
+    return "" if endpoint is None else endpoint[:ECHO_LIMIT]
 
 
 def _result(parsed: Parsed, outcome: object, state: AppState) -> CommitResult:

@@ -29,14 +29,19 @@ from smsgate.store.outbox import EVENT_TYPES
 
 THREE_MONTHS_MS = 92 * 24 * 3_600_000
 MAX_LIMIT = 100
+#: the last millisecond of 9999-12-31 (UTC): a time after it names no date
+MAX_TIME_MS = 253_402_300_799_999
+#: the largest offset the store's integers hold (SQLite INTEGER, PostgreSQL bigint)
+MAX_OFFSET = 2**63 - 1
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _TOPIC_URN = re.compile(TOPIC_URN_PATTERN)
 
 
-def _int(value: str | None, error: type[errors.SmsgateError], low: int = 0, high: int | None = None) -> int | None:
+def _int(value: str | None, error: type[errors.SmsgateError], low: int, high: int) -> int | None:
+    """The parameter as a whole number in ``low..high`` (ASCII digits only), or None if absent."""
     if value is None or value == "":
         return None
-    if not value.isdigit() or int(value) < low or (high is not None and int(value) > high):
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise error()
     return int(value)
 
@@ -44,8 +49,8 @@ def _int(value: str | None, error: type[errors.SmsgateError], low: int = 0, high
 def report_query(params) -> ReportQuery:
     """The report's filters, each refused with its own SMN code when malformed."""
     now = int(time.time() * 1000)
-    end = _int(params.get("end_time"), errors.EndTimeInvalid) or now
-    start = _int(params.get("start_time"), errors.StartTimeInvalid)
+    end = _int(params.get("end_time"), errors.EndTimeInvalid, 0, MAX_TIME_MS) or now
+    start = _int(params.get("start_time"), errors.StartTimeInvalid, 0, MAX_TIME_MS)
     start = end - THREE_MONTHS_MS if start is None else start
     if end <= start:
         raise errors.TimeRangeReversed()
@@ -62,7 +67,7 @@ def report_query(params) -> ReportQuery:
         message_id=message_id,
         e164=_e164(mobile) if mobile else None,
         status=_int(params.get("status"), errors.BadRequest, 0, 2),
-        offset=_int(params.get("offset"), errors.OffsetLimitInvalid) or 0,
+        offset=_int(params.get("offset"), errors.OffsetLimitInvalid, 0, MAX_OFFSET) or 0,
         limit=_int(params.get("limit"), errors.OffsetLimitInvalid, 1, MAX_LIMIT) or MAX_LIMIT,
     )
 

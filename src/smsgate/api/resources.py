@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from smsgate.api.auth import WRONG_KEY_OR_SIGNATURE, authenticate, refuse_replay, signed
-from smsgate.api.body import read_body
+from smsgate.api.auth import WRONG_KEY_OR_SIGNATURE, authenticated_body, refuse_replay, signed
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import (
     Health,
@@ -33,11 +32,9 @@ def iso_utc(ms: int) -> str:
 
 
 async def caller(request: Request) -> tuple[AppState, str, bytes]:
-    """The app state, the caller's project and the request body (read once, capped).  A
-    signature is let in once (a replay is refused)."""
-    state: AppState = request.app.state.smsgate
-    body = await read_body(request, state.settings.max_body_bytes)
-    project_id = authenticate(state, request, body)
+    """The app state, the caller's project and the request body (read once, capped, and only
+    once the headers let the caller in).  A signature is let in once (a replay is refused)."""
+    state, project_id, body = await authenticated_body(request)
     await refuse_replay(state, request)
     return state, project_id, body
 

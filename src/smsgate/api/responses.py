@@ -60,6 +60,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, errors.BadRequest(str(exc.detail)))
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client closed the connection while its body was being read: one quiet line, no
+    traceback; the answer (which nobody reads) and the metrics say 400, the client's failure."""
+    log.info("client_disconnected", extra={"method": request.method, "path": request.url.path})
+    return error_response(request, errors.RequestIncomplete())
+
+
 async def store_unavailable(request: Request, exc: Exception) -> Response:
     """A driver error that reached the top: the store is down or restarting, retry later."""
     log.warning("store_unavailable", extra={"error": type(exc).__name__})

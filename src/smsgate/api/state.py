@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from smsgate.api.unverified import UnverifiedBodies
 from smsgate.auth.secrets import box_for_store
 from smsgate.callbacks.targets import CallbackGuard, CallbackPolicy
 from smsgate.config import Settings
@@ -97,6 +98,7 @@ class AppState:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-writer")
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-checkpoint")
         self._projects: dict[str, ProjectContext] = {}
+        self.unverified = UnverifiedBodies(settings.unverified_bytes_per_key)
         self._write_lock = asyncio.Lock()
         default_lexicon()  # build the default automaton now, not on the first request
 

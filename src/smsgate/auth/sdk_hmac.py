@@ -37,22 +37,25 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, unquote, urlsplit
 
 __all__ = [
     "ALGORITHM",
     "AuthorizationHeader",
+    "PresentedKey",
     "SignatureError",
     "WrongCredentials",
     "canonical_request",
+    "check_headers",
     "parse_authorization",
     "parse_sdk_date",
     "sign",
     "sign_request",
     "string_to_sign",
     "verify",
+    "verify_signature",
 ]
 
 ALGORITHM = "SDK-HMAC-SHA256"
@@ -271,18 +274,32 @@ def sign(secret_key: str, string_to_sign: str) -> str:
 # Verification
 
 
-def verify(
+@dataclass(frozen=True, slots=True)
+class PresentedKey:
+    """What the headers of a signed request hold, checked before its body is read: the
+    Authorization header, the X-Sdk-Date it was signed at (within the clock skew) and the
+    secret of its access key (which exists).  Only :func:`verify_signature` says the request
+    is genuine."""
+
+    authorization: AuthorizationHeader
+    sdk_date: str
+    secret: str = field(repr=False)
+
+    @property
+    def access_key(self) -> str:
+        return self.authorization.access_key
+
+
+def check_headers(
     *,
-    method: str,
-    raw_path: str,
-    query_string: str,
     headers: Mapping[str, str],
-    body: bytes,
     lookup_secret: Callable[[str], str | None],
     now: datetime | None = None,
     max_skew: timedelta = MAX_SKEW,
-) -> str:
-    """Verify an ``SDK-HMAC-SHA256`` signed request; return its access key.
+) -> PresentedKey:
+    """The checks of :func:`verify` that need no body: a well-formed ``SDK-HMAC-SHA256``
+    Authorization header signing ``host`` and ``x-sdk-date``, every signed header present, the
+    date within ``max_skew`` of ``now``, and an access key ``lookup_secret`` knows.
 
     ``headers``: lowercase name -> value (see :func:`canonical_request`).
     Raises :class:`SignatureError` with a human-readable ``reason`` otherwise.
@@ -312,21 +329,61 @@ def verify(
     secret = lookup_secret(auth.access_key)
     if secret is None:
         raise WrongCredentials(f"unknown access key {auth.access_key[:64]!r}")
+    return PresentedKey(auth, sdk_date, secret)
 
+
+def verify_signature(
+    presented: PresentedKey,
+    *,
+    method: str,
+    raw_path: str,
+    query_string: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> str:
+    """The signature of a request whose headers passed :func:`check_headers`, over its method,
+    path, query, signed headers and ``body``; returns the access key.
+
+    Raises :class:`SignatureError` with a human-readable ``reason`` otherwise.
+    """
+    headers = {k.lower(): v for k, v in headers.items()}
+    auth = presented.authorization
     variants = [False]
     if _canonical_query(query_string) != _canonical_query(query_string, keep_repeated_order=True):
         variants.append(True)
     for keep_order in variants:
         canonical = canonical_request(
-            method, raw_path, query_string, headers, signed, body, keep_repeated_order=keep_order
+            method, raw_path, query_string, headers, auth.signed_headers, body, keep_repeated_order=keep_order
         )
         try:
-            expected = sign(secret, string_to_sign(canonical, sdk_date))
+            expected = sign(presented.secret, string_to_sign(canonical, presented.sdk_date))
         except UnicodeEncodeError:
             raise SignatureError("request contains text that cannot be encoded as UTF-8") from None
         if hmac.compare_digest(expected, auth.signature):
             return auth.access_key
     raise WrongCredentials("signature mismatch")
+
+
+def verify(
+    *,
+    method: str,
+    raw_path: str,
+    query_string: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    lookup_secret: Callable[[str], str | None],
+    now: datetime | None = None,
+    max_skew: timedelta = MAX_SKEW,
+) -> str:
+    """Verify an ``SDK-HMAC-SHA256`` signed request; return its access key.
+
+    :func:`check_headers` then :func:`verify_signature`; a server that reads the body only
+    after the headers passed calls the two itself.
+    Raises :class:`SignatureError` with a human-readable ``reason`` otherwise.
+    """
+    presented = check_headers(headers=headers, lookup_secret=lookup_secret, now=now, max_skew=max_skew)
+    return verify_signature(presented, method=method, raw_path=raw_path, query_string=query_string,
+                            headers=headers, body=body)
 
 
 # --------------------------------------------------------------------------

@@ -38,6 +38,8 @@ from smsgate.store.outbox import EVENT_TYPES
 log = logging.getLogger("smsgate.console")
 
 MAX_BODY = 1024 * 1024
+#: the login is the one call anybody may make: a name and a password, never more than this
+MAX_LOGIN_BODY = 16 * 1024
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 #: why a signature is rejected; the code (and the operator's note) goes to the customer in
@@ -126,8 +128,8 @@ def _state(request: Request) -> AppState:
     return request.app.state.smsgate
 
 
-async def _body(request: Request, kind: type):
-    return decode(await read_body(request, MAX_BODY), kind)
+async def _body(request: Request, kind: type, limit: int = MAX_BODY):
+    return decode(await read_body(request, limit), kind)
 
 
 def _audit(request: Request, action: str, **fields: object) -> None:
@@ -190,7 +192,7 @@ async def index(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     auth.check_csrf(request)
-    body = await _body(request, LoginBody)
+    body = await _body(request, LoginBody, MAX_LOGIN_BODY)
     state = _state(request)
     address = request.client.host if request.client else ""
     stored = await auth.check_login(state.reader.db, body.name, body.password,

@@ -48,6 +48,26 @@ class UnsupportedMediaType(BadRequest):
     default_message = "Content-Type must be application/json."
 
 
+class RequestTimeout(BadRequest):
+    """The request's head or body did not arrive in time (``SMSGATE_HEADER_TIMEOUT``,
+    ``SMSGATE_BODY_TIMEOUT``)."""
+
+    status = 408
+    default_message = "The request did not arrive in time."
+
+
+class RequestIncomplete(BadRequest):
+    """The client went away before its request body was complete; nobody reads this answer,
+    but the request is counted and logged as the client's failure, not the server's."""
+
+    default_message = "The client closed the connection before the request body was complete."
+
+
+class HeadersTooLarge(BadRequest):
+    status = 431
+    default_message = "Request line and headers are too large."
+
+
 class TooManyEndpoints(SmsgateError):
     code = "SMN.0159"
     status = 400

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsgate.dispatch.channel import ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.domain.carrier_ids import FORMATS
@@ -124,6 +124,11 @@ class SmppConfig:
         if self.receipt_id_format not in FORMATS:
             raise ValueError(f"receipt_id_format must be one of {', '.join(FORMATS)},"
                              f" not {self.receipt_id_format!r}")
+        try:
+            ZoneInfo(self.receipt_tz)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ValueError(f"receipt_tz {self.receipt_tz!r} is not a time zone name (such as"
+                             " 'Asia/Shanghai' or 'UTC')") from None
 
 
 @dataclass(slots=True)
@@ -664,11 +669,14 @@ class SmppChannel:
 
     def _done_at(self, done_date: str | None) -> int:
         """Epoch ms of the receipt's done date (YYMMDDhhmm[ss], in ``receipt_tz``); now if the
-        carrier left it out or wrote an impossible date."""
+        carrier left it out or wrote an impossible date, and never later than now (a receipt
+        cannot report what has not happened; a later date means ``receipt_tz`` is wrong).
+        The store never lets it fall before the part's submission either."""
+        now = time.time_ns() // 1_000_000
         if done_date:
             with contextlib.suppress(ValueError):
-                return _receipt_time(done_date, self._zone)
-        return time.time_ns() // 1_000_000
+                return min(_receipt_time(done_date, self._zone), now)
+        return now
 
 
 @functools.lru_cache(maxsize=256)

@@ -4,7 +4,10 @@ readings tried only after the grace, and the settling of multipart messages."""
 from __future__ import annotations
 
 from smsgate.domain.records import NewMessage, new_message_id, now_ms
-from smsgate.store.delivery import RECEIPT_GRACE_MS, DeliveryStore, PartSubmitted, Receipt, Unmatched
+from smsgate.store import open_store
+from smsgate.store.db import transaction
+from smsgate.store.delivery import (_WAITING_LOCK, RECEIPT_GRACE_MS, DeliveryStore, PartSubmitted, Receipt,
+                                    Unmatched)
 from tests.conftest import World
 
 DAY = 24 * 3_600_000
@@ -180,3 +183,19 @@ def test_delivery_is_never_reported_before_submission(world: World) -> None:
     parts = world.store.db.execute("SELECT submitted_at, done_at FROM message_parts WHERE message_id=?"
                                    " ORDER BY idx", (mid,)).fetchall()
     assert parts == [(submitted - 500, submitted - 500), (submitted, submitted)]
+
+
+def test_one_worker_at_a_time_judges_the_waiting_receipts(world: World) -> None:
+    """Two workers' passes at once would count and log every ambiguous receipt twice."""
+    delivery = DeliveryStore(world.store.db)
+    now = now_ms()
+    delivery.apply_receipts([Receipt("sim", "beef", "DELIVRD", "000", now)], now)
+    second = open_store(world.settings)  # another worker's connection to the same store
+    other = DeliveryStore(second.db)
+    if world.store.db.dialect == "postgresql":
+        with transaction(other.db):  # the other worker is in the middle of its pass
+            other.db.execute("SELECT pg_advisory_xact_lock(?)", (_WAITING_LOCK,))
+            assert delivery.match_waiting(now + RECEIPT_GRACE_MS).unmatched == []
+    assert [u.reason for u in delivery.match_waiting(now + RECEIPT_GRACE_MS).unmatched] == ["unknown"]
+    assert other.match_waiting(now + RECEIPT_GRACE_MS).unmatched == []
+    second.close()

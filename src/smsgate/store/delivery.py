@@ -33,6 +33,7 @@ NO_RECEIPT = "NO_RECEIPT"  # our status_desc for a message whose receipt never c
 # the other base, and before it counts as naming no part we know.
 RECEIPT_GRACE_MS = 10_000
 ORPHAN_KEEP_MS = 7 * 24 * 3_600_000  # and it is kept this long in case its part turns up
+_WAITING_LOCK = 0x736D7367_0005  # PostgreSQL: one worker at a time looks at waiting receipts
 # When parts disagree the worst one wins (higher is worse).
 _SEVERITY = {"DELIVRD": 0, "EXPIRED": 1, "UNKNOWN": 2, "DELETED": 3, "UNDELIV": 4, "REJECTD": 5}
 
@@ -408,8 +409,13 @@ class DeliveryStore:
     def match_waiting(self, now: int, keep_ms: int = ORPHAN_KEEP_MS) -> Waited:
         """Receipts kept past the grace get every reading of their id (see
         :func:`~smsgate.domain.carrier_ids.choose`): credited, or given up as ambiguous,
-        duplicate or unknown (an unknown one is still kept for its part until ``keep_ms``)."""
+        duplicate or unknown (an unknown one is still kept for its part until ``keep_ms``).
+        On PostgreSQL one worker at a time does it (the others return at once), so that no
+        receipt is judged, counted and logged twice."""
         with _transaction(self.db):
+            if self.db.dialect == POSTGRESQL and not self.db.execute(
+                    "SELECT pg_try_advisory_xact_lock(?)", (_WAITING_LOCK,)).fetchone()[0]:
+                return Waited([], [])
             receipts: dict[int, tuple[tuple, dict[tuple[str, int], Candidate]]] = {}
             rows: list[tuple[str, str, int]] = []
             for row in self.db.execute(

@@ -305,6 +305,7 @@ class DeliveryStore:
             return []
         by_part = {(p.message_id, p.idx): p for p in parts}  # a part answered twice: the last
         last = {p.message_id: p for p in by_part.values()}  # one update per message
+        keys = {part: id_key(p.carrier_id) for part, p in by_part.items()}
         with _transaction(self.db):
             bulk(
                 self.db,
@@ -312,8 +313,8 @@ class DeliveryStore:
                 " id_key) VALUES (?,?,?,?,?,?,?) ON CONFLICT (message_id, idx) DO UPDATE SET"
                 " carrier_id=excluded.carrier_id, submitted_at=excluded.submitted_at,"
                 " channel=excluded.channel, id_key=excluded.id_key",
-                [(p.message_id, p.idx, p.total, p.carrier_id, p.at, p.channel, id_key(p.carrier_id))
-                 for p in by_part.values()],
+                [(p.message_id, p.idx, p.total, p.carrier_id, p.at, p.channel, keys[part])
+                 for part, p in by_part.items()],
                 postgres="INSERT INTO message_parts (message_id, idx, total, carrier_id, submitted_at,"
                 " channel, id_key) SELECT * FROM {rows} ON CONFLICT (message_id, idx) DO UPDATE SET"
                 " carrier_id=excluded.carrier_id, submitted_at=excluded.submitted_at,"
@@ -332,7 +333,7 @@ class DeliveryStore:
                 " WHERE message_id=u.id AND carrier_id IS NOT NULL)=u.total",
                 types=("bigint", "text", "text", "text", "bigint"),
             )
-            return self._adopt({(p.channel, id_key(p.carrier_id)) for p in by_part.values()})
+            return self._adopt({(p.channel, keys[part]) for part, p in by_part.items()})
 
     def _adopt(self, keys: set[tuple[str, str]]) -> list[Final]:
         """Apply the kept receipts that name a part just recorded (under ``keys``)."""
@@ -391,12 +392,12 @@ class DeliveryStore:
         :meth:`record_parts`, since a fast SMSC may answer before our write of the part lands,
         and for :meth:`match_waiting` after the grace.  Batched (one lookup, one update, one
         settle for all), since receipts come by thousands."""
-        final = [r for r in receipts if r.stat in FINAL_STATS]
+        final = [(r, (r.channel, id_key(r.carrier_id))) for r in receipts if r.stat in FINAL_STATS]
         with _transaction(self.db):
-            found = self._open_parts({(r.channel, id_key(r.carrier_id)) for r in final})
+            found = self._open_parts({key for _, key in final})
             marks, orphans = [], []
-            for r in final:
-                candidates = found.get((r.channel, id_key(r.carrier_id)), ())
+            for r, key in final:
+                candidates = found.get(key, ())
                 choice = choose(r.carrier_id, r.id_format, candidates, final=False)
                 if choice.verdict is Verdict.CREDIT:
                     marks.append((choice.part, r.stat, r.err, r.done_at))

@@ -209,6 +209,7 @@ async def test_ids_handed_out_again_after_a_reconnect_name_the_new_parts(world: 
             first = await send(client, world, range(100))
             db = world.store.db
             await until(lambda: final_count(db) == 100, 30, lambda: f"100 final (only {final_count(db)})")
+            await until(lambda: len(smsc.reported) == parts_of(100), 30, lambda: "receipts acknowledged")
             smsc.restart_ids()
             smsc.bound.abort()
             second = await send(client, world, range(100, 200))

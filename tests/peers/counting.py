@@ -117,11 +117,14 @@ class CountingSmsc(SmpplibSmsc):
             dest_addr_ton=0, dest_addr_npi=1, destination_addr=pdu.source_addr.decode("ascii"),
             data_coding=0, short_message=receipt_text(receipt_id, stat, err, date, date),
             receipted_message_id=receipt_id, message_state=_STATE[stat])
-        for _ in range(20):  # refused for now (ESME_RX_T_APPN): a real SMSC sends it again
-            resp = await self.request("deliver_sm", timeout=30.0, **fields)
-            if resp.status == 0:
+        for _ in range(20):  # refused for now, or the link dropped: a real SMSC sends it again
+            try:
+                resp = await self.request("deliver_sm", timeout=30.0, **fields)
+            except (TimeoutError, ConnectionError, LookupError):
+                resp = None
+            if resp is not None and resp.status == 0:
                 self.reported.append(Reported(submitted.message_id, receipt_id, destination, stat, err))
                 return
             self.refusals += 1
             await asyncio.sleep(0.2)
-        raise AssertionError(f"receipt {receipt_id} refused 20 times")
+        raise AssertionError(f"receipt {receipt_id} not acknowledged after 20 tries")

@@ -6,7 +6,7 @@ import json
 import time
 
 from smsgate.domain.records import NewMessage, new_message_id, now_ms
-from smsgate.store.delivery import DeliveryStore, PartSubmitted
+from smsgate.store.delivery import DeliveryStore, PartSubmitted, Receipt
 from tests.conftest import World
 from tests.live import smsgate
 
@@ -18,8 +18,8 @@ def seed(world: World) -> list[str]:
     world.store.commit_batch(world.project_id, "req", "2026-11-25", 10, cands)
     delivery = DeliveryStore(world.store.db)
     delivery.claim(at, 10, 60_000)
-    delivery.record_parts([PartSubmitted(cands[0].id, 1, 1, "sim", "A1", ("a1",), at)])
-    delivery.apply_receipts([("sim", ("a1",), "DELIVRD", "000", at + 1000)], at)
+    delivery.record_parts([PartSubmitted(cands[0].id, 1, 1, "sim", "A1", at)])
+    delivery.apply_receipts([Receipt("sim", "a1", "DELIVRD", "000", at + 1000)], at)
     return [c.id for c in cands]
 
 

@@ -141,6 +141,22 @@ def poster_counters(s: PosterStats) -> Callable[[], Iterable]:
     return read
 
 
+def unmatched_receipts(unmatched: Tally[tuple[str, str]]) -> Callable[[], Iterable]:
+    """Delivery receipts credited to no message, by channel and reason: ``ambiguous`` (the id
+    names several open parts), ``duplicate`` (it repeats a receipt already applied),
+    ``unknown`` (it names no part we sent, 10 s after it came)."""
+
+    def read() -> Iterable:
+        family = CounterMetricFamily("smsgate_receipts_unmatched", "Delivery receipts credited to no"
+                                     " message, by reason: ambiguous, duplicate, unknown",
+                                     labels=["channel", "reason"])
+        for (channel, reason), n in sorted(unmatched.items()):
+            family.add_metric([channel, reason], n)
+        yield family
+
+    return read
+
+
 def delivery_latency(latency: Latency) -> Callable[[], Iterable]:
     """Accepted to final (receipt stored, or given up), for messages this process settled."""
 

@@ -25,7 +25,7 @@ from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
 from smsgate.dispatch.router import Router
 from smsgate.limits.rate import LocalRate, TokenReserve
 from smsgate.domain.window import SendWindow
-from smsgate.metrics import channel_gauges, delivery_latency, poster_counters
+from smsgate.metrics import channel_gauges, delivery_latency, poster_counters, unmatched_receipts
 from smsgate.smpp.session import SessionStats, SmppChannel, SmppConfig
 from smsgate.smsc.control import start_control
 from smsgate.smsc.simulator import SimConfig, Simulator
@@ -74,6 +74,7 @@ class Worker:
         metrics.watch(channel_gauges(lambda: self.channels, self._retired))
         metrics.watch(poster_counters(self._poster.stats))
         metrics.watch(delivery_latency(self.dispatcher.delivery_latency))
+        metrics.watch(unmatched_receipts(self.dispatcher.unmatched))
         for channel in self.channels:
             await channel.start()
         self._tasks = [asyncio.create_task(self.dispatcher.run(), name="dispatcher"),

@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 
 from smsgate.api.app import create_app
 from smsgate.callbacks.targets import parse_allow
-from smsgate.store.delivery import DeliveryStore, PartSubmitted
+from smsgate.store.delivery import DeliveryStore, PartSubmitted, Receipt
 from tests.conftest import FakeDns, World, item, make_world
 
 
@@ -24,8 +24,8 @@ def deliver(world: World, message_id: str, stat: str) -> None:
     delivery = DeliveryStore(world.store.db)
     now = int(time.time() * 1000)
     world.store.db.execute("UPDATE messages SET state='SENDING' WHERE id=?", (message_id,))
-    delivery.record_parts([PartSubmitted(message_id, 1, 1, "sim", message_id[:8], (message_id[:8],), now)])
-    delivery.apply_receipts([("sim", (message_id[:8],), stat, "000", now + 1000)], now)
+    delivery.record_parts([PartSubmitted(message_id, 1, 1, "sim", message_id[:8], now)])
+    delivery.apply_receipts([Receipt("sim", message_id[:8], stat, "000", now + 1000)], now)
 
 
 def report(client: TestClient, world: World, **params) -> dict:

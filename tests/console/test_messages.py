@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from smsgate.domain.records import SignStatus, SignType
-from smsgate.store.delivery import DeliveryStore, PartSubmitted
+from smsgate.store.delivery import DeliveryStore, PartSubmitted, Receipt
 from smsgate.store.outbox import OutboxStore
 from tests.conftest import UNSUB, World
 from tests.console.conftest import CSRF
@@ -39,9 +39,9 @@ def deliver(world: World, message_id: str, stat: str, channel: str = "sim", part
     now = int(time.time() * 1000)
     world.store.db.execute("UPDATE messages SET state='SENDING' WHERE id=?", (message_id,))
     keys = [f"{message_id[:8]}{i}" for i in range(1, parts + 1)]
-    delivery.record_parts([PartSubmitted(message_id, i, parts, channel, k, (k,), now)
+    delivery.record_parts([PartSubmitted(message_id, i, parts, channel, k, now)
                            for i, k in enumerate(keys, start=1)])
-    delivery.apply_receipts([(channel, (k,), stat, "000", now + 1000) for k in keys], now)
+    delivery.apply_receipts([Receipt(channel, k, stat, "000", now + 1000) for k in keys], now)
 
 
 def search(c: TestClient, **params: object) -> list[str]:

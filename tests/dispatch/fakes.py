@@ -4,20 +4,22 @@ and sends receipts when told to."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from smsgate.dispatch.channel import ChannelError, Inbound, Submit
-from smsgate.smpp.dlr import id_keys
 
 
 class FakeChannel:
-    def __init__(self, name: str = "fake", *, up: bool = True) -> None:
+    def __init__(self, name: str = "fake", *, up: bool = True, id_format: str = "auto",
+                 ids: Iterable[str] | None = None) -> None:
         self.name = name
+        self.id_format = id_format
         self.is_up = up
         self.sent: list[tuple[str, Submit]] = []  # (carrier id, part)
         self.throttle_next = 0  # refuse this many submits as throttled
         self.refuse_next = 0  # refuse this many submits for good
-        self._ids = itertools.count(0x1A2B3C)
+        # the ids it answers with: upper-case hex, as some SMSCs answer, unless given
+        self._ids = iter(ids) if ids is not None else (f"{n:X}" for n in itertools.count(0x1A2B3C))
         self._handler: Callable[[Inbound], None] | None = None
 
     @property
@@ -31,15 +33,12 @@ class FakeChannel:
         if self.refuse_next:
             self.refuse_next -= 1
             raise ChannelError("ESME_RINVDSTADR", transient=False, status=0x0B)
-        carrier_id = f"{next(self._ids):X}"  # upper-case hex, as some SMSCs answer
+        carrier_id = next(self._ids)
         self.sent.append((carrier_id, submit))
         return carrier_id
 
     def on_inbound(self, handler: Callable[[Inbound], None]) -> None:
         self._handler = handler
-
-    def id_keys(self, carrier_id: str) -> tuple[str, ...]:
-        return id_keys(carrier_id)
 
     def source_address(self, extend_src_id: str | None) -> str:
         return "10690000" + (extend_src_id or "")
@@ -48,7 +47,8 @@ class FakeChannel:
         """The SMSC reports on a part (the id spelt as the carrier likes)."""
         assert self._handler is not None
         self._handler(Inbound(self.name, "", "", f"id:{carrier_id} stat:{stat}",
-                              receipt_keys=id_keys(carrier_id), stat=stat, err="000", done_at=done_at))
+                              receipt_id=carrier_id, id_format=self.id_format, stat=stat, err="000",
+                              done_at=done_at))
 
     def mo(self, source: str, text: str) -> None:
         assert self._handler is not None

@@ -30,6 +30,8 @@ system_id = "acme"
 password = "secret"
 prefixes = ["*"]
 bind = "tx+rx"
+receipt_tz = "UTC"
+receipt_id_format = "decimal"
 """
 
 
@@ -39,6 +41,8 @@ def test_toml_and_json_channels(tmp_path: Path) -> None:
     [(cmcc, cmcc_prefixes), (intl, intl_prefixes)] = load_channels(path)
     assert (cmcc.name, cmcc.port, cmcc.window, cmcc.tps, cmcc_prefixes) == ("cmcc", 2775, 32, 100, ["cn-mobile"])
     assert (intl.bind, intl_prefixes) == ("tx+rx", ["*"])
+    assert (cmcc.receipt_tz, cmcc.receipt_id_format) == ("Asia/Shanghai", "auto")  # the defaults
+    assert (intl.receipt_tz, intl.receipt_id_format) == ("UTC", "decimal")
     as_json = tmp_path / "channels.json"
     as_json.write_text('[{"name": "a", "host": "127.0.0.1", "port": 1, "system_id": "x", "password": "y"}]')
     [(a, prefixes)] = load_channels(as_json)
@@ -52,6 +56,10 @@ def test_toml_and_json_channels(tmp_path: Path) -> None:
         ("[[channel]]\nname='a'\nhost='h'\nport=1\nsystem_id='x'\npassword='y'\nwindoww=3\n", "windoww"),
         ("[[channel]]\nname='a'\n", "a"),
         ("not toml at all [", "cannot read"),
+        ("[[channel]]\nname='a'\nhost='h'\nport=1\nsystem_id='x'\npassword='y'\nreceipt_tz='UTC+8'\n",
+         "channel 'a': receipt_tz 'UTC\\+8' is not a time zone"),
+        ("[[channel]]\nname='a'\nhost='h'\nport=1\nsystem_id='x'\npassword='y'\nreceipt_id_format='hex8'\n",
+         "channel 'a': receipt_id_format must be one of auto, hex, decimal, string, not 'hex8'"),
     ],
 )
 def test_bad_files_are_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:

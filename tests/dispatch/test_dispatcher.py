@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from datetime import datetime
 
@@ -16,7 +17,8 @@ from smsgate.domain.records import NewMessage, new_message_id, now_ms
 from smsgate.domain.errors import ServiceUnavailable
 from smsgate.domain.window import SendWindow
 from smsgate.limits.rate import TokenReserve
-from smsgate.store.delivery import DeliveryStore
+from smsgate.metrics import Metrics, unmatched_receipts
+from smsgate.store.delivery import RECEIPT_GRACE_MS, DeliveryStore
 from smsgate.store.outbox import OutboxStore
 from tests.conftest import UNSUB, World
 from tests.dispatch.fakes import FakeChannel
@@ -97,6 +99,31 @@ async def test_a_long_message_goes_in_parts_and_the_worst_part_wins(world: World
     assert (row["state"], row["status_desc"]) == ("FAILED", "UNDELIV")
 
 
+async def test_a_receipt_read_in_the_other_base_waits_and_an_ambiguous_one_is_counted(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    OutboxStore(world.store.db).subscribe(world.project_id, [("sms_success_event", "http://127.0.0.1:9/cb")])
+    channel = FakeChannel(ids=["A", "16", "B"])  # hex "A" and "B", and "16" (sixteen? twenty-two?)
+    d = dispatcher(world, channel)
+    ten, sixteen, eleven = queue(world, f"一{UNSUB}", f"二{UNSUB}", f"三{UNSUB}")
+    await d.drain()
+    channel.receipt("11", "DELIVRD")  # eleven in decimal: "B" in hex
+    channel.receipt("10", "DELIVRD")  # ten ("A") in decimal, or sixteen ("16") in hex
+    await d.flush()
+    assert await d.check_waiting() == []  # not before the grace: their parts may be on the way
+    caplog.set_level(logging.INFO, logger="smsgate.dispatch")
+    [final] = await d.check_waiting(now_ms() + RECEIPT_GRACE_MS)
+    assert final.message_id == eleven
+    assert state(world, ten) == state(world, sixteen) == "SUBMITTED"  # credited to no one
+    assert d.unmatched == {("fake", "ambiguous"): 1}
+    [line] = [r for r in caplog.records if r.getMessage() == "receipt_ambiguous"]
+    assert (line.channel, line.receipt_id, sorted(line.parts)) == ("fake", "10", sorted([f"{ten}/1", f"{sixteen}/1"]))
+    [(body,)] = world.store.db.execute("SELECT body FROM outbox").fetchall()
+    assert json.loads(body)["message_id"] == eleven
+    metrics = Metrics()
+    metrics.watch(unmatched_receipts(d.unmatched))
+    assert b'smsgate_receipts_unmatched_total{channel="fake",reason="ambiguous"} 1.0' in metrics.render()
+
+
 async def test_outside_the_window_nothing_is_sent_and_the_message_waits(world: World) -> None:
     channel = FakeChannel()
     d = dispatcher(world, channel, window=closed_now(world))
@@ -147,7 +174,7 @@ async def test_a_dead_owners_claim_is_taken_over_without_resending_answered_part
     # the dead owner had part 1 answered and stored before it died
     from smsgate.store.delivery import PartSubmitted
 
-    delivery.record_parts([PartSubmitted(mid, 1, 3, "fake", "FF01", ("ff01",), now_ms())])
+    delivery.record_parts([PartSubmitted(mid, 1, 3, "fake", "FF01", now_ms())])
     d = dispatcher(world, channel)
     assert await d.step() == 0  # the lease still holds
     await d.step(now=now_ms() + 2_000)  # it ran out
@@ -162,7 +189,7 @@ async def test_a_claimed_message_whose_every_part_was_answered_is_submitted_not_
     [mid] = queue(world, f"周末特惠{UNSUB}")
     delivery = DeliveryStore(world.store.db)
     delivery.claim(now_ms(), 10, lease_ms=1_000, owner="dead")
-    delivery.record_parts([PartSubmitted(mid, 1, 1, "fake", "FF01", ("ff01",), now_ms())])
+    delivery.record_parts([PartSubmitted(mid, 1, 1, "fake", "FF01", now_ms())])
     # as a store restored from a backup, or an owner's write that lost a race, may leave it
     world.store.db.execute("UPDATE messages SET state='SENDING', owner='dead', lease_until=0")
     await dispatcher(world, channel).step()

@@ -94,6 +94,15 @@ class SmpplibSmsc(LoopbackServer[Conn]):
         self._sequencer = _Sequencer()
         self._ids = itertools.count(0x1A2B3C)
 
+    # --- hooks for SMSCs with other habits ---
+
+    def next_message_id(self) -> str:
+        """The id for the next accepted submit_sm: upper-case hex, as many carriers answer."""
+        return f"{next(self._ids):X}"
+
+    def answered(self, conn: Conn, submitted: Submitted) -> None:
+        """Called once a submit_sm has been answered with ``submitted.message_id``."""
+
     # --- what tests look at ---
 
     def received(self, command: str) -> list[Command]:
@@ -179,9 +188,10 @@ class SmpplibSmsc(LoopbackServer[Conn]):
                 self.submits.append(Submitted(pdu, "", conn.number))
                 self._send(conn, "submit_sm_resp", pdu.sequence, status=status)
                 return
-            message_id = f"{next(self._ids):X}"  # upper-case hex, as many carriers answer
+            message_id = self.next_message_id()
             self.submits.append(Submitted(pdu, message_id, conn.number))
             self._send(conn, "submit_sm_resp", pdu.sequence, message_id=message_id)
+            self.answered(conn, self.submits[-1])
         elif pdu.command == "enquire_link":
             self._send(conn, "enquire_link_resp", pdu.sequence)
         elif pdu.command == "unbind":

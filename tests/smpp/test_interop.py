@@ -21,6 +21,7 @@ import pytest
 pytest.importorskip("smpplib")
 
 from smsgate.dispatch.channel import ChannelError, Inbound, Submit  # noqa: E402
+from smsgate.domain.carrier_ids import Reading, reading  # noqa: E402
 from smsgate.smpp.parts import build_parts  # noqa: E402
 from smsgate.smpp.session import SmppChannel, SmppConfig, State  # noqa: E402
 from tests.peers.smpplib_smsc import SmpplibSmsc, receipt_text  # noqa: E402
@@ -174,7 +175,8 @@ async def test_receipt_encoded_by_smpplib_reaches_the_handler(smsc, connect, for
     assert (resp.command, resp.status) == ("deliver_sm_resp", 0)
     [receipt] = inbound  # handed over before the deliver_sm_resp was sent
     assert receipt.is_receipt and receipt.channel == "interop"
-    assert set(receipt.receipt_keys) & set(channel.id_keys(carrier_id))
+    assert receipt.receipt_id == receipt_id  # as smpplib wrote it ...
+    assert reading(receipt_id, carrier_id, receipt.id_format) is Reading.SPELLING  # ... read as ours
     assert (receipt.source, receipt.destination) == ("+" + HANDSET, SERVICE)
     if form == "TLVs only":
         assert (receipt.stat, receipt.err) == ("UNDELIV", "001")
@@ -198,7 +200,7 @@ async def test_ucs2_mo_encoded_by_smpplib_reaches_the_handler(smsc, connect, car
 
     assert (resp.command, resp.status) == ("deliver_sm_resp", 0)
     [mo] = inbound
-    assert not mo.is_receipt and mo.receipt_keys == ()
+    assert not mo.is_receipt and mo.receipt_id == ""
     assert mo.text == "退订"
     assert (mo.source, mo.destination) == ("+" + HANDSET, SERVICE + "12")
     assert (channel.stats.mo, channel.stats.receipts) == (1, 0)

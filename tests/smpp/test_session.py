@@ -10,13 +10,13 @@ import asyncio
 import logging
 import struct
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from smsgate.dispatch.channel import ChannelError, Inbound, Submit
 from smsgate.logs import JsonFormatter
-from smsgate.smpp.dlr import id_keys
+from smsgate.domain.carrier_ids import reading
 from smsgate.smpp.pdu import CommandId, Status
 from smsgate.smpp.session import SmppChannel, SmppConfig
 from tests.peers.misbehaving import (DroppingSmsc, GarbageSmsc, HoldingSmsc, LazyEnquireSmsc,
@@ -396,7 +396,9 @@ async def test_receipts_match_the_submit_however_the_id_is_spelt(peers, connect,
 
     assert resp.command_id == CommandId.DELIVER_SM_RESP and resp.status == 0
     [receipt] = got
-    assert set(receipt.receipt_keys) & set(channel.id_keys(carrier_id))
+    # the id as the carrier spelt it, which reads as the id the part was given
+    assert receipt.receipt_id == spelling and receipt.id_format == "auto"
+    assert reading(receipt.receipt_id, carrier_id, "auto") is not None
     assert receipt.is_receipt and receipt.stat == "DELIVRD" and receipt.channel == "cmcc"
     assert channel.stats.receipts == 1
 
@@ -413,6 +415,45 @@ async def test_a_receipts_done_date_is_read_as_utc_plus_8(peers, connect):
     expected = int(datetime(2024, 3, 5, 6, 30, tzinfo=timezone.utc).timestamp() * 1000)
     assert (got[0].stat, got[0].done_at) == ("UNDELIV", expected)
     assert abs(got[1].done_at - time.time() * 1000) < 60_000
+
+
+async def test_receipt_dates_are_read_in_the_channels_receipt_tz(peers, connect):
+    smsc = await peers(Smsc())
+    channel = await connect(smsc, receipt_tz="UTC", receipt_id_format="hex")
+    got: list[Inbound] = []
+    channel.on_inbound(got.append)
+
+    await smsc.receipt("00A1B2C3", "DELIVRD", done=datetime(2024, 3, 5, 14, 30))
+
+    [receipt] = got
+    assert receipt.done_at == int(datetime(2024, 3, 5, 14, 30, tzinfo=timezone.utc).timestamp() * 1000)
+    assert (receipt.receipt_id, receipt.id_format) == ("00A1B2C3", "hex")
+
+
+async def test_a_done_date_still_to_come_is_taken_as_the_time_the_receipt_came(peers, connect):
+    """A date in the future means the carrier writes another zone than ``receipt_tz`` says."""
+    smsc = await peers(Smsc())
+    channel = await connect(smsc, receipt_tz="UTC")
+    got: list[Inbound] = []
+    channel.on_inbound(got.append)
+
+    before = time.time_ns() // 1_000_000
+    await smsc.receipt("00A1B2C3", "DELIVRD", done=datetime.now(timezone.utc).replace(tzinfo=None)
+                       + timedelta(hours=8))
+    after = time.time_ns() // 1_000_000
+
+    [receipt] = got
+    assert before <= receipt.done_at <= after
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("receipt_id_format", "hexadecimal", "receipt_id_format must be one of auto, hex, decimal, string"),
+    ("receipt_tz", "Mars/Olympus_Mons", "receipt_tz 'Mars/Olympus_Mons' is not a time zone"),
+    ("receipt_tz", "+08:00", "is not a time zone"),
+])
+def test_receipt_settings_are_checked_at_start_up(setting, value, message):
+    with pytest.raises(ValueError, match=message):
+        SmppConfig(name="c", host="127.0.0.1", port=1, system_id="x", password="y", **{setting: value})
 
 
 async def test_an_mo_in_ucs2_is_decoded(peers, connect):
@@ -456,7 +497,7 @@ async def test_tx_rx_submits_on_the_transmitter_and_hears_on_both(peers, connect
     await smsc.receipt(carrier_id)  # on the receiver
     await smsc.receipt(carrier_id, conn=transmitter)
     assert len(got) == 2
-    assert all(set(i.receipt_keys) & set(id_keys(carrier_id)) for i in got)
+    assert [i.receipt_id for i in got] == [carrier_id, carrier_id]
 
 
 async def test_logs_hold_no_numbers_and_no_text(peers, connect, caplog):

@@ -15,7 +15,7 @@ from smsgate.domain.records import NewMessage, SignStatus, SignType, new_message
 from smsgate.store import postgres, sqlite
 from smsgate.store.core import Store
 from smsgate.store.db import PgDb, SqliteDb
-from smsgate.store.delivery import DeliveryStore
+from smsgate.store.delivery import DeliveryStore, Receipt
 from smsgate.store.migrations import MIGRATIONS
 from tests.store.conftest import Opener
 
@@ -74,6 +74,34 @@ def test_a_database_of_the_previous_version_is_upgraded_in_place(opener: Opener)
     assert new.db.execute("SELECT message_id FROM outbox").fetchall() == [(None,)]
     assert new.db.execute("SELECT count(*) FROM bind_leases").fetchone()[0] == 0
     assert opener().get_project(pid).name == "p"  # opening again changes nothing
+
+
+def test_parts_waiting_for_their_receipt_across_the_upgrade_to_version_5_still_get_it(opener: Opener) -> None:
+    """Version 2 kept carrier ids (and their aliases) in carrier_ids; version 5 in the part."""
+    db, close = _old_database(opener, 4)
+    old = Store(db)  # type: ignore[arg-type]
+    pid = old.create_project("p", True, ["promotion"]).id
+    sid = old.create_sign(pid, "签名", SignType.PROMOTIONAL).id
+    submitted, sending, settled = (candidate(f"+861380000000{i}", sid) for i in range(3))
+    old.commit_batch(pid, "req", "2026-11-25", 10, [submitted, sending, settled])
+    at = now_ms()
+    for message, state, channel, carrier_id, stat in [(submitted, "SUBMITTED", "sim", " 0x00A1B2 ", None),
+                                                       (sending, "SENDING", None, "0010", None),
+                                                       (settled, "DELIVERED", "sim", "77", "DELIVRD")]:
+        db.execute("UPDATE messages SET state=?, channel=? WHERE id=?", (state, channel, message.id))  # type: ignore[attr-defined]
+        db.execute("INSERT INTO message_parts (message_id, idx, total, carrier_id, stat, submitted_at)"  # type: ignore[attr-defined]
+                   " VALUES (?,1,1,?,?,?)", (message.id, carrier_id, stat, at))
+        db.execute("INSERT INTO carrier_ids (channel, key, message_id, idx) VALUES ('sim',?,?,1)",  # type: ignore[attr-defined]
+                   (carrier_id.strip().lower(), message.id))
+    close()
+    new = opener()  # migrates to the latest version
+    delivery = DeliveryStore(new.db)
+    assert new.db.execute("SELECT channel, id_key FROM message_parts ORDER BY carrier_id").fetchall() == [
+        ("sim", "a1b2"), ("sim", "10"), (None, None)]
+    [final] = delivery.apply_receipts([Receipt("sim", "a1b2", "DELIVRD", "000", at),
+                                       Receipt("sim", "10", "UNDELIV", "001", at)], at)
+    assert final.message_id == submitted.id  # the other's message is still being sent
+    assert new.db.execute("SELECT stat FROM message_parts WHERE message_id=?", (sending.id,)).fetchone() == ("UNDELIV",)
 
 
 def test_signature_quota_and_unique_names(store: Store) -> None:

@@ -45,7 +45,8 @@ class Inbound:
     source: str  # the handset for an MO
     destination: str
     text: str
-    receipt_keys: tuple[str, ...] = ()  # set for receipts: every key the carrier id may be
+    receipt_id: str = ""  # receipts: the id as the carrier spelt it ...
+    id_format: str = "auto"  # ... and how that carrier spells ids (domain.carrier_ids)
     stat: str | None = None
     err: str | None = None
     done_at: int | None = None
@@ -68,10 +69,6 @@ class Channel(Protocol):
     def on_inbound(self, handler: Callable[[Inbound], Awaitable[object] | None]) -> None:
         """The handler may return an awaitable: the channel then acknowledges the inbound
         message only once it resolves (stored), and asks for it again if it fails."""
-        ...
-
-    def id_keys(self, carrier_id: str) -> tuple[str, ...]:
-        """Every key this carrier's id may later be spelt as in a receipt."""
         ...
 
     def source_address(self, extend_src_id: str | None) -> str:

@@ -12,6 +12,8 @@ prefixes = ["cn-mobile"]        # or "+86138", "44", "*"; see dispatch.router
 window = 64
 tps = 200
 bind = "transceiver"            # or "tx+rx"
+receipt_tz = "Asia/Shanghai"    # the zone the SMSC writes receipt dates in
+receipt_id_format = "auto"      # or "hex", "decimal", "string": see domain.carrier_ids
 ```
 
 With no file the service runs its built-in SMSC simulator as the only channel (``*``).
@@ -53,5 +55,6 @@ def _channel(entry: dict, path: Path) -> tuple[SmppConfig, list[str]]:
         raise ChannelConfigError(f"{path}: unknown channel settings {sorted(unknown)}")
     try:
         return SmppConfig(**entry), list(prefixes)
-    except TypeError as exc:
-        raise ChannelConfigError(f"{path}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        name = entry.get("name", "?")
+        raise ChannelConfigError(f"{path}: channel {name!r}: {exc}") from exc

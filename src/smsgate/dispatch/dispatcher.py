@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,8 @@ from smsgate.latency import Latency
 from smsgate.limits.rate import TokenReserve
 from smsgate.smpp.parts import build_parts
 from smsgate.store.binds import new_owner
-from smsgate.store.delivery import EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted
+from smsgate.store.delivery import (EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted, Receipt,
+                                    Unmatched, Waited)
 from smsgate.store.outbox import OutboxStore
 from smsgate.store.db import transaction
 
@@ -72,6 +74,7 @@ class DispatchSettings:
     max_retry_ms: int = 300_000
     poll_s: float = 0.2  # idle wait when nothing is due
     flush_s: float = 0.05  # how often receipts are written
+    check_s: float = 1.0  # how often receipts that named no part are looked at again
 
 
 class Dispatcher:
@@ -103,6 +106,7 @@ class Dispatcher:
         self._given_back: list[str] = []  # not sent because the channel is stopping
         self._stored: asyncio.Future[None] | None = None  # resolves when _inbound is written
         self.delivery_latency = Latency()  # accepted -> final, for the messages settled here
+        self.unmatched: Counter[tuple[str, str]] = Counter()  # (channel, reason) -> receipts
         for channel in router.channels:
             channel.on_inbound(self._receive)
 
@@ -178,11 +182,14 @@ class Dispatcher:
         self._stopping.set()
 
     async def _settle_forever(self) -> None:
-        swept = time.monotonic()
+        swept = checked = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.flush_s)
             try:
                 await self.flush()
+                if time.monotonic() - checked > self.settings.check_s:
+                    checked = time.monotonic()
+                    await self.check_waiting()
                 if time.monotonic() - swept > self.settings.sweep_s:
                     swept = time.monotonic()
                     await self.sweep()
@@ -195,6 +202,36 @@ class Dispatcher:
         NO_RECEIPT), telling subscribers; returns how many."""
         now = now or now_ms()
         return len(self._time_settling(await self._write(self._expire_unreceipted, now)))
+
+    async def check_waiting(self, now: int | None = None) -> list[Final]:
+        """Look again at receipts that named no open part when they came, once they have
+        waited for their part (see ``DeliveryStore.match_waiting``); count and log those
+        credited to no one.  Returns the messages that became final."""
+        now = now or now_ms()
+        waited = await self._write(self._match_waiting, now)
+        self._count_unmatched(waited.unmatched)
+        return self._time_settling(waited.finals)
+
+    def _match_waiting(self, now: int) -> Waited:
+        with transaction(self._delivery.db):
+            waited = self._delivery.match_waiting(now)
+            self._notify(waited.finals, now)
+        return waited
+
+    def _count_unmatched(self, unmatched: list[Unmatched]) -> None:
+        """(Once committed.) An ambiguous receipt is logged on its own (it means a carrier
+        whose ids need ``receipt_id_format``); duplicates and unknown ones in a sum."""
+        counts: Counter[tuple[str, str]] = Counter()
+        for u in unmatched:
+            counts[(u.channel, u.reason)] += 1
+            if u.reason == "ambiguous":
+                log.warning("receipt_ambiguous", extra={
+                    "channel": u.channel, "receipt_id": u.carrier_id,
+                    "parts": [f"{message_id}/{idx}" for message_id, idx in u.parts]})
+        for (channel, reason), n in counts.items():
+            if reason != "ambiguous":
+                log.info("receipts_unmatched", extra={"channel": channel, "reason": reason, "receipts": n})
+        self.unmatched.update(counts)
 
     def _time_settling(self, finals: list[Final]) -> list[Final]:
         """(Once their transaction committed.) How long the messages took to settle."""
@@ -325,9 +362,7 @@ class Dispatcher:
                     Submit(source, m.e164.lstrip("+"), part.short_message, part.esm_class, part.data_coding)
                 )
                 self._submitted.append(
-                    PartSubmitted(m.id, part.index, part.total, channel.name, carrier_id,
-                                  channel.id_keys(carrier_id), now_ms())
-                )
+                    PartSubmitted(m.id, part.index, part.total, channel.name, carrier_id, now_ms()))
         except ChannelStopping:
             self._given_back.append(m.id)
         except ChannelError as exc:
@@ -385,13 +420,12 @@ class Dispatcher:
         their part was recorded) and replies, and queue the events they cause: an event is
         queued exactly when the change it reports is stored."""
         at = now_ms()
-        receipts = [(i.channel, i.receipt_keys, i.stat or "", i.err, i.done_at or at)
+        receipts = [Receipt(i.channel, i.receipt_id, i.stat or "", i.err, i.done_at or at, i.id_format)
                     for i in inbound if i.is_receipt]
         with transaction(self._delivery.db):
-            self._delivery.record_parts(submitted)
-            finals = self._delivery.apply_receipts(receipts, at) if receipts else []
-            if submitted:
-                finals += self._delivery.adopt_orphans(at)
+            finals = self._delivery.record_parts(submitted)
+            if receipts:
+                finals += self._delivery.apply_receipts(receipts, at)
             self._notify(finals, at)
             for reply in (i for i in inbound if not i.is_receipt):
                 self._reply(reply, at)

@@ -1,36 +1,21 @@
-"""Delivery receipts: recognising them, reading them, and matching their ids.
+"""Delivery receipts: recognising them and reading them.
 
 Carriers disagree on almost everything in a receipt: TLVs or text or both, field order, key
-case, date width (10 or 12 digits), and above all the spelling of the message id.  Jasmin lost
-receipts because the id in submit_sm_resp ("0A1B2C") came back as "0a1b2c", "000a1b2c" or the
-decimal "662316".  Parsing here is tolerant and ids are compared by :func:`id_keys`.
-
-The id rule
------------
-An id is trimmed and lower-cased, and an optional ``0x`` prefix is dropped.  Then:
-
-* all hex digits → the key is the lowercase hex of its value without leading zeros
-  ("0A1B2C", "000a1b2c" → "a1b2c");
-* all decimal digits → it could be hex *or* decimal, so it has two keys: its hex reading and its
-  decimal value written in hex ("662316" → "662316", "a1b2c");
-* anything else (UUIDs, dashes) → the lowercase string with leading zeros stripped.
-
-Two spellings of the same number therefore always share a key.  The price of the ambiguity: a
-decimal-looking id can share a key with a different hex-looking id ("10" and "a"), so the store
-should scope lookups (channel, recent submissions) rather than trust an id alone.
-:func:`normalize_id` is the first key, a stable display and storage form.
+case, date width (10 or 12 digits), and the spelling of the message id.  Parsing here is
+tolerant; which part a receipt's id names is decided by :mod:`smsgate.domain.carrier_ids`, by
+the channel's ``receipt_id_format``.
 """
 
 from __future__ import annotations
 
 import re
-import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from smsgate.domain.carrier_ids import clean, id_key
 from smsgate.smpp.pdu import CommandId, Pdu, Tag
 
-__all__ = ["STATS", "Receipt", "id_keys", "is_receipt", "normalize_id", "parse_receipt", "receipt_text"]
+__all__ = ["STATS", "Receipt", "is_receipt", "normalize_id", "parse_receipt", "receipt_text"]
 
 STATS = ("DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD", "ENROUTE")
 _NOT_FINAL = frozenset({"ENROUTE", "ACCEPTD"})
@@ -43,7 +28,6 @@ _STAT_PREFIXES = (("UNDELIV", "UNDELIV"), ("DELIV", "DELIVRD"), ("EXPIR", "EXPIR
 _ESM_TYPE_MASK = 0x3C
 _ESM_RECEIPT = 0x04  # SMSC delivery receipt
 _ESM_INTERMEDIATE = 0x20  # intermediate delivery notification: a receipt too, never an MO
-_HEX = frozenset(string.hexdigits)
 _KEY = re.compile(r"(?<!\S)(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:", re.I)
 _DATE = re.compile(r"\d{10}(?:\d{2})?")
 
@@ -51,7 +35,9 @@ _DATE = re.compile(r"\d{10}(?:\d{2})?")
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """What a receipt says, normalised: ``message_id`` by :func:`normalize_id`, ``stat`` one of
-    STATS, dates as the carrier's YYMMDDhhmm[ss] digits (None if absent or malformed)."""
+    STATS, dates as the carrier's YYMMDDhhmm[ss] digits (None if absent or malformed).
+    ``raw_id`` is the id as the carrier spelt it (blanks around it dropped): parts are matched
+    by that spelling first."""
 
     message_id: str
     stat: str
@@ -59,6 +45,7 @@ class Receipt:
     submit_date: str | None = None
     done_date: str | None = None
     text: str | None = None
+    raw_id: str = field(default="", compare=False)
 
     @property
     def delivered(self) -> bool:
@@ -70,29 +57,13 @@ class Receipt:
         return self.stat not in _NOT_FINAL
 
 
-# --- ids -----------------------------------------------------------------------------------------
-
-
-def id_keys(carrier_id: str) -> tuple[str, ...]:
-    """Every key ``carrier_id`` may stand for (see the module docstring); () for an empty id."""
-    s = carrier_id.strip().lower()
-    if s.startswith("0x") and len(s) > 2 and _HEX.issuperset(s[2:]):
-        s = s[2:]
-    if not s:
-        return ()
-    if len(s) > 128 or not _HEX.issuperset(s):
-        return (s.lstrip("0") or "0",)
-    as_hex = format(int(s, 16), "x")
-    if not s.isdigit():
-        return (as_hex,)
-    as_decimal = format(int(s), "x")
-    return (as_hex,) if as_decimal == as_hex else (as_hex, as_decimal)
+# --- ids ---------------------------------------------------------------------------------------
 
 
 def normalize_id(carrier_id: str) -> str:
-    """The canonical spelling of an id: its first key ("" for an empty id)."""
-    keys = id_keys(carrier_id)
-    return keys[0] if keys else ""
+    """A stable display form of an id: lower case, no ``0x``, no leading zeros ("" for an
+    empty id).  For display and logs: matching goes by :mod:`smsgate.domain.carrier_ids`."""
+    return id_key(carrier_id)
 
 
 # --- receipts ------------------------------------------------------------------------------------
@@ -119,6 +90,7 @@ def parse_receipt(pdu: Pdu) -> Receipt:
     stat = _STATE_STAT.get(state, "UNKNOWN") if state is not None else _stat(text.get("stat"))
     return Receipt(
         message_id=normalize_id(raw_id),
+        raw_id=clean(raw_id),
         stat=stat,
         err=text.get("err") or _network_error(pdu),
         submit_date=_date(text.get("submit date")),

@@ -26,15 +26,15 @@ import contextlib
 import functools
 import logging
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smsgate.dispatch.channel import ChannelError, ChannelStopping, Inbound, Submit
+from smsgate.domain.carrier_ids import FORMATS
 from smsgate.latency import Latency
 from smsgate.smpp import dlr
 from smsgate.smpp.parts import decode_text
@@ -64,7 +64,6 @@ _PERMANENT = frozenset({
     Status.ESME_RINVTLVSTREAM, Status.ESME_ROPTPARNOTALLWD, Status.ESME_RINVPARLEN,
     Status.ESME_RMISSINGOPTPARAM, Status.ESME_RINVOPTPARAMVAL,
 })  # fmt: skip
-_RECEIPT_ID = re.compile(r"(?<!\S)id\s*:\s*(\S+)", re.I)
 
 
 def _status_name(status: int) -> str:
@@ -85,6 +84,8 @@ class SmppConfig:
     a leading '+' → international (1/1), digits → unknown/ISDN (0/1), which is what SMSCs
     expect of service numbers such as 106xxxx.  ``receipt_tz`` is the zone the SMSC writes
     receipt dates in (SMPP gives none; Chinese carriers use local time, UTC+8).
+    ``receipt_id_format`` is how the carrier spells message ids (see
+    :mod:`smsgate.domain.carrier_ids`): "auto", "hex", "decimal" or "string".
     """
 
     name: str
@@ -106,6 +107,7 @@ class SmppConfig:
     throttle_backoff_max: float = 30.0  # ... while they continue, up to this
     bind: str = "transceiver"  # or "tx+rx": a transmitter for submits, a receiver for deliver_sm
     receipt_tz: str = "Asia/Shanghai"
+    receipt_id_format: str = "auto"
     close_timeout: float = 2.0  # how long close() waits for unbind_resp
     binds: int = 1  # binds the whole cluster keeps to this link, each owned by one worker
     cluster_tps: float = 0  # submits/s over all its binds in all workers (Redis), 0 = unlimited
@@ -119,6 +121,14 @@ class SmppConfig:
                 raise ValueError(f"{name} is longer than SMPP's {limit} characters")
         if self.window < 1 or self.response_timeout <= 0 or self.enquire_link_interval <= 0:
             raise ValueError("window, response_timeout and enquire_link_interval must be positive")
+        if self.receipt_id_format not in FORMATS:
+            raise ValueError(f"receipt_id_format must be one of {', '.join(FORMATS)},"
+                             f" not {self.receipt_id_format!r}")
+        try:
+            ZoneInfo(self.receipt_tz)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ValueError(f"receipt_tz {self.receipt_tz!r} is not a time zone name (such as"
+                             " 'Asia/Shanghai' or 'UTC')") from None
 
 
 @dataclass(slots=True)
@@ -614,9 +624,6 @@ class SmppChannel:
             return base + extend_src_id
         return base
 
-    def id_keys(self, carrier_id: str) -> tuple[str, ...]:
-        return dlr.id_keys(carrier_id)
-
     # --- what the SMSC sends us ---
 
     def on_inbound(self, handler: Callable[[Inbound], Awaitable[object] | None]) -> None:
@@ -656,18 +663,21 @@ class SmppChannel:
         if dlr.is_receipt(pdu):
             receipt = dlr.parse_receipt(pdu)
             return Inbound(self.name, source, destination, receipt.text or "",
-                           receipt_keys=_receipt_keys(pdu, receipt.message_id), stat=receipt.stat,
-                           err=receipt.err, done_at=self._done_at(receipt.done_date))
+                           receipt_id=receipt.raw_id, id_format=self.config.receipt_id_format,
+                           stat=receipt.stat, err=receipt.err, done_at=self._done_at(receipt.done_date))
         text, _ = decode_text(_payload(pdu), _int(pdu, "data_coding"), _int(pdu, "esm_class"))
         return Inbound(self.name, source, destination, text)
 
     def _done_at(self, done_date: str | None) -> int:
         """Epoch ms of the receipt's done date (YYMMDDhhmm[ss], in ``receipt_tz``); now if the
-        carrier left it out or wrote an impossible date."""
+        carrier left it out or wrote an impossible date, and never later than now (a receipt
+        cannot report what has not happened; a later date means ``receipt_tz`` is wrong).
+        The store never lets it fall before the part's submission either."""
+        now = time.time_ns() // 1_000_000
         if done_date:
             with contextlib.suppress(ValueError):
-                return _receipt_time(done_date, self._zone)
-        return time.time_ns() // 1_000_000
+                return min(_receipt_time(done_date, self._zone), now)
+        return now
 
 
 @functools.lru_cache(maxsize=256)
@@ -683,22 +693,6 @@ def _address(pdu: Pdu, name: str, ton_field: str) -> str:
     if pdu.fields.get(ton_field) == 1 and address and not address.startswith("+"):
         return "+" + address
     return address
-
-
-def _receipt_keys(pdu: Pdu, normalised: str) -> tuple[str, ...]:
-    """The keys of the id as the carrier wrote it.  parse_receipt normalises the id, and the
-    keys of a normalised id can differ from the raw spelling's ("0x10" is hex only; "10" is
-    also decimal), so prefer the raw id whenever it is the one parse_receipt read."""
-    raw = pdu.tlv_str(Tag.RECEIPTED_MESSAGE_ID) or _text_id(pdu)
-    if raw and dlr.normalize_id(raw) == normalised:
-        return dlr.id_keys(raw)
-    return dlr.id_keys(normalised)
-
-
-def _text_id(pdu: Pdu) -> str | None:
-    codec = "utf-16-be" if _int(pdu, "data_coding") == 0x08 else "latin-1"
-    match = _RECEIPT_ID.search(_payload(pdu).decode(codec, errors="replace"))
-    return match.group(1) if match else None
 
 
 def _payload(pdu: Pdu) -> bytes:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from smsgate.domain.carrier_ids import Candidate, Verdict, choose, id_key, lookup_keys
 from smsgate.store.db import POSTGRESQL, Db, bulk
 from smsgate.store.db import transaction as _transaction
 
@@ -26,12 +28,25 @@ FINAL_STATS = {
     "UNKNOWN": FAILED,
 }
 NO_RECEIPT = "NO_RECEIPT"  # our status_desc for a message whose receipt never came
+# A receipt no part is spelt exactly like waits this long for its part (the write of a
+# submit_sm_resp can lag the receipt: another bind, another worker) before the id is read in
+# the other base, and before it counts as naming no part we know.
+RECEIPT_GRACE_MS = 10_000
+ORPHAN_KEEP_MS = 7 * 24 * 3_600_000  # and it is kept this long in case its part turns up
+_WAITING_LOCK = 0x736D7367_0005  # PostgreSQL: one worker at a time looks at waiting receipts
 # When parts disagree the worst one wins (higher is worse).
 _SEVERITY = {"DELIVRD": 0, "EXPIRED": 1, "UNKNOWN": 2, "DELETED": 3, "UNDELIV": 4, "REJECTD": 5}
 
 
-#: (channel, id keys, stat, err, done_at)
-Receipt = tuple[str, tuple[str, ...], str, str | None, int]
+class Receipt(NamedTuple):
+    """A delivery receipt as the dispatcher hands it over."""
+
+    channel: str
+    carrier_id: str  # the id as the receipt spelt it
+    stat: str
+    err: str | None
+    done_at: int
+    id_format: str = "auto"  # the channel's receipt_id_format (domain.carrier_ids)
 
 
 def _held(owner: str | None) -> tuple[str, tuple[str, ...]]:
@@ -76,9 +91,29 @@ class PartSubmitted:
     idx: int
     total: int
     channel: str
-    carrier_id: str
-    keys: tuple[str, ...]
+    carrier_id: str  # as submit_sm_resp gave it
     at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatched:
+    """A receipt credited to no part: ``reason`` is ``ambiguous`` (it names several open
+    parts: ``parts``), ``duplicate`` (it repeats a receipt a part already has) or ``unknown``
+    (it names no part we know, within the grace; kept a week in case its part turns up)."""
+
+    channel: str
+    carrier_id: str
+    reason: str
+    parts: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Waited:
+    """What :meth:`DeliveryStore.match_waiting` did: messages that became final, and the
+    receipts it gave up on."""
+
+    finals: list[Final]
+    unmatched: list[Unmatched]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +185,9 @@ _CLAIMED = "id, project_id, sign_id, e164, text, extend_src_id, attempts, accept
 
 
 class DeliveryStore:
-    def __init__(self, db: Db) -> None:
+    def __init__(self, db: Db, grace_ms: int = RECEIPT_GRACE_MS) -> None:
         self.db = db
+        self.grace_ms = grace_ms
 
     def claim(self, now: int, limit: int, lease_ms: int, owner: str = "",
               reclaim_own: bool = True) -> list[Claimed]:
@@ -259,37 +295,31 @@ class DeliveryStore:
                 (message_id, message_id, *params),
             )
 
-    def record_parts(self, parts: Sequence[PartSubmitted]) -> None:
+    def record_parts(self, parts: Sequence[PartSubmitted]) -> list[Final]:
         """What the SMSC answered, part by part; a message whose every part is answered is
         SUBMITTED.  Recorded as soon as the responses arrive, since a part recorded here is
-        never submitted again."""
+        never submitted again.  Each part keeps its own id, once; receipts that came before it
+        and name it exactly (or, ``auto``, in another case or with other zeros, and no other
+        open part) are applied now.  Returns the messages that became final."""
         if not parts:
-            return
+            return []
         by_part = {(p.message_id, p.idx): p for p in parts}  # a part answered twice: the last
-        keys = {(p.channel, k): p for p in by_part.values() for k in p.keys}
         last = {p.message_id: p for p in by_part.values()}  # one update per message
+        keys = {part: id_key(p.carrier_id) for part, p in by_part.items()}
         with _transaction(self.db):
             bulk(
                 self.db,
-                "INSERT INTO message_parts (message_id, idx, total, carrier_id, submitted_at)"
-                " VALUES (?,?,?,?,?) ON CONFLICT (message_id, idx) DO UPDATE SET"
-                " carrier_id=excluded.carrier_id, submitted_at=excluded.submitted_at",
-                [(p.message_id, p.idx, p.total, p.carrier_id, p.at) for p in by_part.values()],
-                postgres="INSERT INTO message_parts (message_id, idx, total, carrier_id, submitted_at)"
-                " SELECT * FROM {rows} ON CONFLICT (message_id, idx) DO UPDATE SET"
-                " carrier_id=excluded.carrier_id, submitted_at=excluded.submitted_at",
-                types=("text", "bigint", "bigint", "text", "bigint"),
-            )
-            bulk(
-                self.db,
-                "INSERT INTO carrier_ids (channel, key, message_id, idx) VALUES (?,?,?,?)"
-                " ON CONFLICT (channel, key) DO UPDATE SET message_id=excluded.message_id,"
-                " idx=excluded.idx",
-                [(channel, key, p.message_id, p.idx) for (channel, key), p in keys.items()],
-                postgres="INSERT INTO carrier_ids (channel, key, message_id, idx) SELECT * FROM {rows}"
-                " ON CONFLICT (channel, key) DO UPDATE SET message_id=excluded.message_id,"
-                " idx=excluded.idx",
-                types=("text", "text", "text", "bigint"),
+                "INSERT INTO message_parts (message_id, idx, total, carrier_id, submitted_at, channel,"
+                " id_key) VALUES (?,?,?,?,?,?,?) ON CONFLICT (message_id, idx) DO UPDATE SET"
+                " carrier_id=excluded.carrier_id, submitted_at=excluded.submitted_at,"
+                " channel=excluded.channel, id_key=excluded.id_key",
+                [(p.message_id, p.idx, p.total, p.carrier_id, p.at, p.channel, keys[part])
+                 for part, p in by_part.items()],
+                postgres="INSERT INTO message_parts (message_id, idx, total, carrier_id, submitted_at,"
+                " channel, id_key) SELECT * FROM {rows} ON CONFLICT (message_id, idx) DO UPDATE SET"
+                " carrier_id=excluded.carrier_id, submitted_at=excluded.submitted_at,"
+                " channel=excluded.channel, id_key=excluded.id_key",
+                types=("text", "bigint", "bigint", "text", "bigint", "text", "text"),
             )
             bulk(
                 self.db,
@@ -303,6 +333,31 @@ class DeliveryStore:
                 " WHERE message_id=u.id AND carrier_id IS NOT NULL)=u.total",
                 types=("bigint", "text", "text", "text", "bigint"),
             )
+            return self._adopt({(p.channel, keys[part]) for part, p in by_part.items()})
+
+    def _adopt(self, keys: set[tuple[str, str]]) -> list[Final]:
+        """Apply the kept receipts that name a part just recorded (under ``keys``)."""
+        by_receipt: dict[int, tuple[tuple, list[Candidate]]] = {}
+        for channel, chunk in _chunks(keys):
+            for row in self.db.execute(
+                "SELECT o.receipt, o.key, o.carrier_id, o.id_format, o.stat, o.err, o.done_at, p.message_id,"
+                " p.idx, p.carrier_id, p.submitted_at FROM orphan_receipts o JOIN message_parts p"
+                " ON p.channel=o.channel AND p.id_key=o.key AND p.stat IS NULL"
+                f" WHERE o.channel=? AND o.key IN ({','.join('?' * len(chunk))}) AND o.key=o.id_key",
+                [channel, *chunk],
+            ):
+                receipt = (channel, *row[2:7])
+                by_receipt.setdefault(row[0], (receipt, []))[1].append(
+                    Candidate((row[7], row[8]), row[9], row[10] or 0, True))
+        marks, done = [], []
+        for number, ((channel, carrier_id, id_format, stat, err, done_at), candidates) in by_receipt.items():
+            choice = choose(carrier_id, id_format, candidates, final=False)
+            if choice.verdict is Verdict.CREDIT:
+                marks.append((choice.part, stat, err, done_at))
+                done += [(channel, key, number) for key in lookup_keys(carrier_id, id_format)]
+        self._forget_orphans(done)
+        self._mark_parts(marks)
+        return self._settle_all({part[0] for part, *_ in marks})
 
     def expire_unreceipted(self, submitted_before: int, now: int, limit: int = 1000) -> list[Final]:
         """SUBMITTED messages whose receipt never came (the carrier lost it, or the SMSC never
@@ -331,44 +386,100 @@ class DeliveryStore:
             return self._final(message_id) if cur.rowcount else None
 
     def apply_receipts(self, receipts: Sequence[Receipt], now: int) -> list[Final]:
-        """Receipts as (channel, id keys, stat, err, done_at).  Returns the messages that became
-        final.  A receipt whose part is not known yet is kept as an orphan (see
-        :meth:`adopt_orphans`): a fast SMSC may answer before our write of the part lands.
-        Batched (one lookup, one update, one settle for all), since receipts come by thousands."""
-        final = [r for r in receipts if r[2] in FINAL_STATS]  # ENROUTE / ACCEPTD: not yet
+        """Apply final receipts (ENROUTE and ACCEPTD change nothing); returns the messages that
+        became final.  A receipt goes to the newest open part spelt exactly like its id or
+        (``auto``) to the one open part spelt otherwise; any other is kept (an orphan) for
+        :meth:`record_parts`, since a fast SMSC may answer before our write of the part lands,
+        and for :meth:`match_waiting` after the grace.  Batched (one lookup, one update, one
+        settle for all), since receipts come by thousands."""
+        final = [(r, (r.channel, id_key(r.carrier_id))) for r in receipts if r.stat in FINAL_STATS]
         with _transaction(self.db):
-            parts = self._parts_for({(r[0], k) for r in final for k in r[1]})
+            found = self._open_parts({key for _, key in final})
             marks, orphans = [], []
-            for channel, keys, stat, err, done_at in final:
-                part = next((parts[(channel, k)] for k in keys if (channel, k) in parts), None)
-                if part is None:
-                    orphans.append((channel, keys, stat, err, done_at))
+            for r, key in final:
+                candidates = found.get(key, ())
+                choice = choose(r.carrier_id, r.id_format, candidates, final=False)
+                if choice.verdict is Verdict.CREDIT:
+                    marks.append((choice.part, r.stat, r.err, r.done_at))
                 else:
-                    marks.append((part, stat, err, done_at))
-            for orphan in orphans:
-                self._keep_orphan(*orphan, now)
+                    orphans.append(r)
+            self._keep_orphans(orphans, now)
             self._mark_parts(marks)
             return self._settle_all({part[0] for part, *_ in marks})
 
-    def adopt_orphans(self, now: int, keep_ms: int = 7 * 24 * 3_600_000) -> list[Final]:
-        """Apply kept receipts whose part is now known; forget those older than ``keep_ms``."""
+    def match_waiting(self, now: int, keep_ms: int = ORPHAN_KEEP_MS) -> Waited:
+        """Receipts kept past the grace get every reading of their id (see
+        :func:`~smsgate.domain.carrier_ids.choose`): credited, or given up as ambiguous,
+        duplicate or unknown (an unknown one is still kept for its part until ``keep_ms``).
+        On PostgreSQL one worker at a time does it (the others return at once), so that no
+        receipt is judged, counted and logged twice."""
         with _transaction(self.db):
-            rows = self.db.execute(
-                "SELECT o.receipt, c.message_id, c.idx, o.stat, o.err, o.done_at FROM orphan_receipts o"
-                " JOIN carrier_ids c ON c.channel=o.channel AND c.key=o.key"
-            ).fetchall()
-            self._mark_parts([((r[1], r[2]), r[3], r[4], r[5]) for r in rows])
-            self.db.executemany("DELETE FROM orphan_receipts WHERE receipt=?", {(r[0],) for r in rows})
+            if self.db.dialect == POSTGRESQL and not self.db.execute(
+                    "SELECT pg_try_advisory_xact_lock(?)", (_WAITING_LOCK,)).fetchone()[0]:
+                return Waited([], [])
+            receipts: dict[int, tuple[tuple, dict[tuple[str, int], Candidate]]] = {}
+            rows: list[tuple[str, str, int]] = []
+            for row in self.db.execute(
+                "SELECT o.receipt, o.channel, o.key, o.carrier_id, o.id_format, o.stat, o.err, o.done_at,"
+                " p.message_id, p.idx, p.carrier_id, p.submitted_at, p.stat FROM orphan_receipts o"
+                " LEFT JOIN message_parts p ON p.channel=o.channel AND p.id_key=o.key"
+                " AND (p.stat IS NULL OR o.key=o.id_key) WHERE o.check_at<=?",
+                (now,),
+            ):
+                rows.append((row[1], row[2], row[0]))
+                _, candidates = receipts.setdefault(row[0], ((row[1], *row[3:8]), {}))
+                if row[8] is not None:
+                    candidates[(row[8], row[9])] = Candidate((row[8], row[9]), row[10], row[11] or 0,
+                                                             row[12] is None)
+            marks, unmatched, forget, unknown = [], [], set(), set()
+            for number, ((channel, carrier_id, id_format, stat, err, done_at), candidates) in receipts.items():
+                choice = choose(carrier_id, id_format, candidates.values(), final=True)
+                if choice.verdict is Verdict.CREDIT:
+                    marks.append((choice.part, stat, err, done_at))
+                else:
+                    unmatched.append(Unmatched(channel, carrier_id, choice.verdict.value, choice.parts))
+                (unknown if choice.verdict is Verdict.UNKNOWN else forget).add(number)
+            self._forget_orphans([r for r in rows if r[2] in forget])
+            bulk(
+                self.db,
+                "UPDATE orphan_receipts SET check_at=NULL WHERE channel=? AND key=? AND receipt=?",
+                [r for r in rows if r[2] in unknown],
+                postgres="UPDATE orphan_receipts o SET check_at=NULL FROM {rows} AS u(channel, key, receipt)"
+                " WHERE o.channel=u.channel AND o.key=u.key AND o.receipt=u.receipt",
+                types=("text", "text", "bigint"),
+            )
             self.db.execute("DELETE FROM orphan_receipts WHERE received_at<?", (now - keep_ms,))
-            return self._settle_all({r[1] for r in rows})
+            self._mark_parts(marks)
+            return Waited(self._settle_all({part[0] for part, *_ in marks}), unmatched)
 
-    def _keep_orphan(self, channel: str, keys: tuple[str, ...], stat: str, err: str | None,
-                     done_at: int, now: int) -> None:
-        receipt = int.from_bytes(os.urandom(6), "big")
-        self.db.executemany(
-            "INSERT INTO orphan_receipts (channel, key, receipt, stat, err, done_at, received_at)"
-            " VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-            [(channel, key, receipt, stat, err, done_at, now) for key in keys],
+    def _keep_orphans(self, receipts: Sequence[Receipt], now: int) -> None:
+        """Keep receipts that named no part (yet), one row under each of their lookup keys."""
+        rows = []
+        for r in receipts:
+            number = int.from_bytes(os.urandom(6), "big")
+            own = id_key(r.carrier_id)
+            rows += [(r.channel, key, number, own, r.carrier_id, r.id_format, r.stat, r.err, r.done_at, now,
+                      now + self.grace_ms) for key in lookup_keys(r.carrier_id, r.id_format)]
+        columns = ("channel, key, receipt, id_key, carrier_id, id_format, stat, err, done_at, received_at,"
+                   " check_at")
+        bulk(
+            self.db,
+            f"INSERT INTO orphan_receipts ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            rows,
+            postgres=f"INSERT INTO orphan_receipts ({columns}) SELECT * FROM {{rows}} ON CONFLICT DO NOTHING",
+            types=("text", "text", "bigint", "text", "text", "text", "text", "text", "bigint", "bigint",
+                   "bigint"),
+        )
+
+    def _forget_orphans(self, rows: Sequence[tuple[str, str, int]]) -> None:
+        """Delete kept receipts by (channel, key, receipt): their primary key."""
+        bulk(
+            self.db,
+            "DELETE FROM orphan_receipts WHERE channel=? AND key=? AND receipt=?",
+            rows,
+            postgres="DELETE FROM orphan_receipts o USING {rows} AS u(channel, key, receipt)"
+            " WHERE o.channel=u.channel AND o.key=u.key AND o.receipt=u.receipt",
+            types=("text", "text", "bigint"),
         )
 
     def _mark_parts(self, marks: Sequence[tuple[tuple[str, int], str, str | None, int]]) -> None:
@@ -389,23 +500,18 @@ class DeliveryStore:
             types=("text", "text", "bigint", "bigint", "text", "bigint"),
         )
 
-    def _parts_for(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int]]:
-        """(channel, key) -> (message_id, idx) for the keys that name a recorded part.  Queried
-        as ``channel=? AND key IN (...)`` per channel: that form uses the primary key (a
-        row-value IN over VALUES scanned the whole table)."""
-        by_channel: dict[str, list[str]] = {}
-        for channel, key in keys:
-            by_channel.setdefault(channel, []).append(key)
-        found: dict[tuple[str, str], tuple[str, int]] = {}
-        for channel, channel_keys in by_channel.items():
-            for start in range(0, len(channel_keys), 500):
-                chunk = channel_keys[start:start + 500]
-                for key, message_id, idx in self.db.execute(
-                    "SELECT key, message_id, idx FROM carrier_ids"
-                    f" WHERE channel=? AND key IN ({','.join('?' * len(chunk))})",
-                    [channel, *chunk],
-                ):
-                    found[(channel, key)] = (message_id, idx)
+    def _open_parts(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Candidate]]:
+        """(channel, key) -> the open parts recorded under that key.  Queried as ``channel=?
+        AND id_key IN (...) AND stat IS NULL`` per channel: one index range per key."""
+        found: dict[tuple[str, str], list[Candidate]] = {}
+        for channel, chunk in _chunks(keys):
+            for key, message_id, idx, carrier_id, submitted_at in self.db.execute(
+                "SELECT id_key, message_id, idx, carrier_id, submitted_at FROM message_parts"
+                f" WHERE channel=? AND id_key IN ({','.join('?' * len(chunk))}) AND stat IS NULL",
+                [channel, *chunk],
+            ):
+                found.setdefault((channel, key), []).append(
+                    Candidate((message_id, idx), carrier_id, submitted_at or 0, True))
         return found
 
     def _settle_all(self, message_ids: set[str]) -> list[Final]:
@@ -506,3 +612,14 @@ def _outcome(message_id: str, rows: list[tuple[str | None, int | None, int]]) ->
     worst = max((stat or "UNKNOWN" for stat, _, _ in rows), key=lambda s: _SEVERITY.get(s, 2))
     done_at = max(at or 0 for _, at, _ in rows)
     return FINAL_STATS[worst], worst, done_at, message_id
+
+
+def _chunks(keys: Iterable[tuple[str, str]], size: int = 500) -> Iterable[tuple[str, list[str]]]:
+    """(channel, up to ``size`` of its keys) for a set of (channel, key)."""
+    by_channel: dict[str, list[str]] = {}
+    for channel, key in keys:
+        if key:
+            by_channel.setdefault(channel, []).append(key)
+    for channel, channel_keys in by_channel.items():
+        for start in range(0, len(channel_keys), size):
+            yield channel, channel_keys[start:start + size]

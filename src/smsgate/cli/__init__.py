@@ -17,7 +17,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from smsgate import cli_check, cli_reports, cli_send
+from smsgate.cli import check as cli_check
+from smsgate.cli import reports as cli_reports
+from smsgate.cli import send as cli_send
 from smsgate.auth.secrets import (
     SecretBox,
     box_for_store,
@@ -27,7 +29,7 @@ from smsgate.auth.secrets import (
     token_hash,
 )
 from smsgate.config import Settings
-from smsgate.console.cli import operator_app
+from smsgate.cli.operators import operator_app
 from smsgate.dispatch.config import ChannelConfigError, load_channels
 from smsgate.domain import errors, phone, signatures
 from smsgate.domain.records import SignStatus, SignType

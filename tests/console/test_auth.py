@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
 from smsgate.api.app import create_app
+from smsgate.config import Settings
 from smsgate.auth import audit
 from smsgate.auth.secrets import SecretBox
 from smsgate.console import auth
 from smsgate.console.routes import api_routes
 from smsgate.logs import JsonFormatter
-from tests.conftest import World
+from tests.conftest import World, make_world
 from tests.console.conftest import CSRF, OPERATOR, PASSWORD
 
 HEX = "0" * 32
@@ -67,15 +69,25 @@ def test_the_page_itself_is_served_without_a_session_and_locked_down(anon: TestC
     assert anon.get("/console/static/missing.js").status_code == 404
 
 
-def test_login_sets_a_strict_httponly_cookie_for_the_console_only(anon: TestClient) -> None:
+def test_login_sets_a_strict_httponly_cookie_for_the_console_only(anon: TestClient, world: World) -> None:
     r = anon.post("/console/api/login", json={"name": OPERATOR, "password": PASSWORD}, headers=CSRF)
     assert r.status_code == 200 and r.json()["operator"] == OPERATOR
     cookie = r.headers["set-cookie"]
     assert cookie.startswith(f"{auth.SESSION_COOKIE}=")
-    for attribute in ("HttpOnly", "Path=/console", "SameSite=strict", f"Max-Age={int(auth.SESSION_HOURS * 3600)}"):
+    for attribute in ("HttpOnly", "Path=/console", "SameSite=strict", f"Max-Age={int(world.settings.console_session_hours * 3600)}"):
         assert attribute in cookie
     assert PASSWORD not in cookie and OPERATOR not in cookie  # sealed, not just signed
     assert anon.get("/console/api/session").json()["operator"] == OPERATOR
+
+
+def test_a_login_lasts_as_long_as_the_settings_say(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMSGATE_CONSOLE_SESSION_HOURS", "2")
+    world = make_world(tmp_path / "data", console_session_hours=Settings.from_env().console_session_hours)
+    auth.add_operator(world.store.db, OPERATOR, auth.hash_password(PASSWORD))
+    with TestClient(create_app(world.settings)) as client:
+        r = client.post("/console/api/login", json={"name": OPERATOR, "password": PASSWORD}, headers=CSRF)
+    assert "Max-Age=7200" in r.headers["set-cookie"]
+    assert r.json()["expires_at"] - int(time.time() * 1000) in range(7_100_000, 7_200_001)
 
 
 @pytest.mark.parametrize("name, password", [(OPERATOR, "wrong password"), ("mallory", PASSWORD), ("", "")])
@@ -117,7 +129,7 @@ def test_a_forged_or_foreign_cookie_is_refused(anon: TestClient, world: World) -
     anon.cookies.set(auth.SESSION_COOKIE, "gAAAAA-not-a-session", path="/console")
     assert anon.get("/console/api/session").status_code == 401
     other_key = SecretBox(Fernet.generate_key())  # another installation's master key
-    cookie, _ = auth.Sessions(other_key).issue(OPERATOR, auth.operator_hash(world.store.db, OPERATOR), 0)
+    cookie, _ = auth.Sessions(other_key, ttl_ms=3_600_000).issue(OPERATOR, auth.operator_hash(world.store.db, OPERATOR), 0)
     anon.cookies.set(auth.SESSION_COOKIE, cookie, path="/console")
     assert anon.get("/console/api/session").status_code == 401
 

@@ -15,7 +15,7 @@ import typer
 
 from smsgate.auth.secrets import new_access_key, new_secret_key, new_token, token_hash
 from smsgate.cli.operators import operator_app
-from smsgate.cli.options import CliError, DatabaseUrl, DataDir, Json, _print, _store, _store_and_box
+from smsgate.cli.options import CliError, DatabaseUrl, DataDir, Json, print_result, admin_store, admin_store_and_box
 from smsgate.domain import errors, phone, signatures
 from smsgate.domain.records import SignStatus, SignType
 from smsgate.domain.window import SendWindow
@@ -53,8 +53,8 @@ def project_create(
     as_json: Json = False,
 ) -> None:
     """Create a project; prints its id."""
-    project = _store(data_dir, database_url).create_project(name, enterprise, grant)
-    _print(as_json, {"project_id": project.id, "name": project.name}, project.id)
+    project = admin_store(data_dir, database_url).create_project(name, enterprise, grant)
+    print_result(as_json, {"project_id": project.id, "name": project.name}, project.id)
 
 
 @project_app.command("set")
@@ -70,14 +70,14 @@ def project_set(
 ) -> None:
     """Change a project's cap, sending window, account type or grants."""
     window = str(SendWindow.parse(send_window)) if send_window is not None else None
-    project = _store(data_dir, database_url).update_project(
+    project = admin_store(data_dir, database_url).update_project(
         project_id,
         daily_cap=daily_cap,
         send_window=window,
         enterprise=None if enterprise is None else int(enterprise),
         grants=grant,
     )
-    _print(as_json, _project_json(project), f"project {project.id} updated")
+    print_result(as_json, _project_json(project), f"project {project.id} updated")
 
 
 @project_app.command("show")
@@ -85,9 +85,9 @@ def project_show(
     project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
 ) -> None:
     """Show a project's settings."""
-    project = _store(data_dir, database_url).require_project(project_id)
+    project = admin_store(data_dir, database_url).require_project(project_id)
     payload = _project_json(project)
-    _print(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items()))
+    print_result(as_json, payload, "\n".join(f"{k}: {v}" for k, v in payload.items()))
 
 
 @project_app.command("callback-secret")
@@ -95,13 +95,13 @@ def project_callback_secret(
     project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
 ) -> None:
     """The key this project's callbacks are signed with (HMAC-SHA256); created on first use."""
-    store, box = _store_and_box(data_dir, database_url)
+    store, box = admin_store_and_box(data_dir, database_url)
     store.require_project(project_id)
     outbox = OutboxStore(store.db)
     if outbox.sealed_secret(project_id) is None:
         outbox.subscribe(project_id, [], box.seal(new_secret_key()))
     secret = box.open(outbox.sealed_secret(project_id) or b"")
-    _print(as_json, {"callback_secret": secret}, secret)
+    print_result(as_json, {"callback_secret": secret}, secret)
 
 
 def _project_json(project) -> dict:
@@ -123,10 +123,10 @@ def key_create(
     project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
 ) -> None:
     """Create an AK/SK pair; the secret key is shown once, and stored encrypted."""
-    store, box = _store_and_box(data_dir, database_url)
+    store, box = admin_store_and_box(data_dir, database_url)
     access_key, secret_key = new_access_key(), new_secret_key()
     store.add_access_key(project_id, access_key, box.seal(secret_key))
-    _print(
+    print_result(
         as_json,
         {"access_key": access_key, "secret_key": secret_key},
         f"access key: {access_key}\nsecret key: {secret_key}  (shown once)",
@@ -136,7 +136,7 @@ def key_create(
 @key_app.command("revoke")
 def key_revoke(access_key: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Revoke an access key at once, and the tokens minted with it."""
-    if not _store(data_dir, database_url).revoke_access_key(access_key):
+    if not admin_store(data_dir, database_url).revoke_access_key(access_key):
         raise CliError(f"no live access key {access_key}")
     typer.echo(f"access key {access_key} revoked, with the tokens minted with it")
 
@@ -150,12 +150,12 @@ def token_create(
     as_json: Json = False,
 ) -> None:
     """Issue an X-Auth-Token for a project."""
-    store = _store(data_dir, database_url)
+    store = admin_store(data_dir, database_url)
     store.require_project(project_id)
     token = new_token()
     expires = int(time.time() * 1000) + hours * 3_600_000
     token_id = store.add_token(token_hash(token), project_id, expires)
-    _print(as_json, {"token": token, "token_id": token_id, "expires_at_ms": expires}, token)
+    print_result(as_json, {"token": token, "token_id": token_id, "expires_at_ms": expires}, token)
 
 
 @token_app.command("list")
@@ -164,7 +164,7 @@ def token_list(
 ) -> None:
     """List a project's tokens that have not expired (never the tokens themselves): id, the
     access key each was minted with, when issued, when it expires, whether revoked."""
-    store = _store(data_dir, database_url)
+    store = admin_store(data_dir, database_url)
     store.require_project(project_id)
     now = int(time.time() * 1000)
     rows = [
@@ -179,7 +179,7 @@ def token_list(
         f"  issued {r['issued_at'] or '(unknown)'}  expires {r['expires_at']}"
         for r in rows
     )
-    _print(as_json, {"tokens": rows}, human or "(no tokens)")
+    print_result(as_json, {"tokens": rows}, human or "(no tokens)")
 
 
 @token_app.command("revoke")
@@ -195,10 +195,10 @@ def token_revoke(
     its next request."""
     if (token_id is None) == (not all_tokens):
         raise CliError("give either a TOKEN_ID or --all")
-    revoked = _store(data_dir, database_url).revoke_tokens(project_id, token_id)
+    revoked = admin_store(data_dir, database_url).revoke_tokens(project_id, token_id)
     if token_id is not None and not revoked:
         raise CliError(f"project {project_id} has no live token {token_id}")
-    _print(as_json, {"revoked": revoked}, f"{revoked} token(s) revoked")
+    print_result(as_json, {"revoked": revoked}, f"{revoked} token(s) revoked")
 
 
 def _iso(ms: int | None) -> str | None:
@@ -226,12 +226,12 @@ def sign_create(
     as_json: Json = False,
 ) -> None:
     """Create a signature (pending review unless --approve)."""
-    store = _store(data_dir, database_url)
+    store = admin_store(data_dir, database_url)
     kind = SignType.PROMOTIONAL if type is SignKind.promotional else SignType.NOTIFICATION
     sign = store.create_sign(project_id, signatures.validate_name(sign_name), kind)
     if approve:
         sign = store.set_sign_status(project_id, sign.id, SignStatus.APPROVED)
-    _print(as_json, {"sign_id": sign.id, "status": int(sign.status)}, sign.id)
+    print_result(as_json, {"sign_id": sign.id, "status": int(sign.status)}, sign.id)
 
 
 @sign_app.command("approve")
@@ -239,7 +239,7 @@ def sign_approve(
     project_id: str, sign_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Approve a signature."""
-    _store(data_dir, database_url).set_sign_status(project_id, sign_id, SignStatus.APPROVED)
+    admin_store(data_dir, database_url).set_sign_status(project_id, sign_id, SignStatus.APPROVED)
     typer.echo(f"signature {sign_id} approved")
 
 
@@ -252,7 +252,7 @@ def sign_reject(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Reject a signature, with a reason."""
-    _store(data_dir, database_url).set_sign_status(project_id, sign_id, SignStatus.REJECTED, reason)
+    admin_store(data_dir, database_url).set_sign_status(project_id, sign_id, SignStatus.REJECTED, reason)
     typer.echo(f"signature {sign_id} rejected")
 
 
@@ -261,7 +261,7 @@ def sign_list(
     project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
 ) -> None:
     """List a project's signatures."""
-    store = _store(data_dir, database_url)
+    store = admin_store(data_dir, database_url)
     store.require_project(project_id)
     signs = store.list_signs(project_id)
     rows = [
@@ -269,7 +269,7 @@ def sign_list(
         for s in signs
     ]
     human = "\n".join(f"{r['sign_id']}  {r['sign_name']}  {r['type']}  {r['status']}" for r in rows)
-    _print(as_json, {"signs": rows}, human or "(no signatures)")
+    print_result(as_json, {"signs": rows}, human or "(no signatures)")
 
 
 # --- lexicon and opt-outs --------------------------------------------------------------------
@@ -280,7 +280,7 @@ def words_add(
     project_id: str, words: list[str], data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Add words to the project's own lexicon (on top of the built-in one)."""
-    added = _store(data_dir, database_url).add_words(project_id, [w.strip() for w in words if w.strip()])
+    added = admin_store(data_dir, database_url).add_words(project_id, [w.strip() for w in words if w.strip()])
     typer.echo(f"{added} word(s) added")
 
 
@@ -289,7 +289,7 @@ def words_remove(
     project_id: str, words: list[str], data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Remove words from the project's own lexicon."""
-    removed = _store(data_dir, database_url).remove_words(project_id, words)
+    removed = admin_store(data_dir, database_url).remove_words(project_id, words)
     typer.echo(f"{removed} word(s) removed")
 
 
@@ -298,8 +298,8 @@ def words_list(
     project_id: str, data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False
 ) -> None:
     """List the project's own words."""
-    words = _store(data_dir, database_url).words(project_id)
-    _print(as_json, {"words": words}, "\n".join(words) or "(no words)")
+    words = admin_store(data_dir, database_url).words(project_id)
+    print_result(as_json, {"words": words}, "\n".join(words) or "(no words)")
 
 
 @optout_app.command("add")
@@ -317,6 +317,6 @@ def optout_add(
             normalized.append(phone.normalize(number).e164)
         except errors.EndpointInvalid:
             raise CliError(f"{number!r} is not a valid phone number; nothing added") from None
-    added = _store(data_dir, database_url).add_optouts(project_id, sign_id, normalized)
+    added = admin_store(data_dir, database_url).add_optouts(project_id, sign_id, normalized)
     typer.echo(f"{added} number(s) opted out")
 

@@ -8,30 +8,19 @@ the process list.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from smsgate.config import Settings
+from smsgate.cli.options import DatabaseUrl, DataDir, Json, admin_store
+from smsgate.config import FlagEnv
 from smsgate.console import auth
-from smsgate.store import open_store
-from smsgate.store.core import Store
 
 operator_app = typer.Typer(help="Web console operators (logins for /console).")
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="SMSGATE_DATA_DIR",
-                                                 help="Where the embedded store lives.")]
-DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SMSGATE_DATABASE_URL",
-                                                    help="sqlite:///PATH")]
 Password = Annotated[Optional[str], typer.Option(
-    "--password", envvar="SMSGATE_OPERATOR_PASSWORD",
+    "--password", envvar=FlagEnv.OPERATOR_PASSWORD,
     help="For scripts (prefer the environment variable); prompted for when absent.")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _store(data_dir: Path | None, database_url: str | None) -> Store:
-    return open_store(Settings.from_env(data_dir=data_dir, database_url=database_url))
 
 
 def _fail(message: str) -> None:
@@ -50,7 +39,7 @@ def create(name: str, password: Password = None, data_dir: DataDir = None,
            database_url: DatabaseUrl = None) -> None:
     """Create an operator who can log in to the console."""
     auth.validate_name(name)
-    store = _store(data_dir, database_url)
+    store = admin_store(data_dir, database_url)
     if auth.operator_hash(store.db, name) is not None:
         _fail(f"operator {name} exists already (change the password with `operator password`)")
     if not auth.add_operator(store.db, name, auth.hash_password(_password(password))):
@@ -62,7 +51,7 @@ def create(name: str, password: Password = None, data_dir: DataDir = None,
 def change_password(name: str, password: Password = None, data_dir: DataDir = None,
                     database_url: DatabaseUrl = None) -> None:
     """Set an operator's password; their open sessions end."""
-    store = _store(data_dir, database_url)
+    store = admin_store(data_dir, database_url)
     if auth.operator_hash(store.db, name) is None:
         _fail(f"no operator {name}")
     auth.set_operator_password(store.db, name, auth.hash_password(_password(password)))
@@ -72,7 +61,7 @@ def change_password(name: str, password: Password = None, data_dir: DataDir = No
 @operator_app.command("delete")
 def delete(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Remove an operator; their open sessions end."""
-    if not auth.delete_operator(_store(data_dir, database_url).db, name):
+    if not auth.delete_operator(admin_store(data_dir, database_url).db, name):
         _fail(f"no operator {name}")
     typer.echo(f"operator {name} deleted")
 
@@ -80,7 +69,7 @@ def delete(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
 @operator_app.command("list")
 def list_(data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False) -> None:
     """List the operators."""
-    rows = auth.list_operators(_store(data_dir, database_url).db)
+    rows = auth.list_operators(admin_store(data_dir, database_url).db)
     if as_json:
         typer.echo(json.dumps({"operators": [{"name": n, "created_at": at} for n, at in rows]}))
     else:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from smsgate.cli.options import DatabaseUrl, DataDir, Json
 from smsgate.config import Settings
 from smsgate.domain import errors
 from smsgate.logs import mask_number
@@ -26,9 +27,6 @@ _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _MESSAGE_COLUMNS = ("id", "project_id", "e164", "state", "status_desc", "fee_num", "accepted_at",
                     "submitted_at", "done_at")
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="SMSGATE_DATA_DIR")]
-DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SMSGATE_DATABASE_URL")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _store(data_dir: Path | None, database_url: str | None) -> Store:

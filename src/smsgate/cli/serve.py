@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from types import FrameType
 from typing import Annotated, Optional
 
 import typer
 
 from smsgate.auth.secrets import box_for_store
-from smsgate.cli.options import Channels, CliError, DatabaseUrl, DataDir, RedisUrl, _settings
+from smsgate.cli.options import Channels, CliError, DatabaseUrl, DataDir, RedisUrl, load_settings
 from smsgate.config import Settings
 from smsgate.dispatch.config import ChannelConfigError, load_channels
 from smsgate.domain.window import SendWindow
@@ -41,7 +40,7 @@ def serve(
 ) -> None:
     """Run the whole service in one process on the embedded default (SQLite): the API, the
     dispatcher, callbacks, and the built-in SMSC simulator when no channel is configured."""
-    settings = _settings(data_dir, database_url, host=host, port=port, channels_file=channels,
+    settings = load_settings(data_dir, database_url, host=host, port=port, channels_file=channels,
                          sim_port=sim_port, redis_url=redis_url)
     _check_delivery_settings(settings)
     _check_master_key(settings)
@@ -68,11 +67,11 @@ def worker(
     from smsgate import logs
     from smsgate import worker as worker_module
 
-    settings = _settings(data_dir, database_url, channels_file=channels, sim_port=sim_port,
+    settings = load_settings(data_dir, database_url, channels_file=channels, sim_port=sim_port,
                          redis_url=redis_url, host=host)
     _check_delivery_settings(settings)
     _check_master_key(settings)
-    logs.setup(os.environ.get("SMSGATE_LOG_LEVEL", "info"))
+    logs.setup(settings.log_level, settings.log_pii)
     typer.echo(f"smsgate: worker on {_store_name(settings)}")
     asyncio.run(worker_module.run(settings, metrics_port))
 
@@ -101,7 +100,7 @@ def api(
 ) -> None:
     """Run the HTTP API only: accept messages, answer reports; no delivery in this process.
     Run as many as wanted against one PostgreSQL (each on its own port)."""
-    settings = _settings(data_dir, database_url, host=host, port=port, deliver=False,
+    settings = load_settings(data_dir, database_url, host=host, port=port, deliver=False,
                          redis_url=redis_url)
     _check_master_key(settings)
     _run_http(settings, access_log)
@@ -114,7 +113,7 @@ def _run_http(settings: Settings, access_log: bool) -> None:
     from smsgate.api.app import create_app
     from smsgate.api.server import raise_open_files_limit, uvicorn_config
 
-    logs.setup(os.environ.get("SMSGATE_LOG_LEVEL", "info"))
+    logs.setup(settings.log_level, settings.log_pii)
     raise_open_files_limit(settings)
 
     class Server(uvicorn.Server):

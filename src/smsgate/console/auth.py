@@ -38,7 +38,6 @@ from smsgate.store.db import Db, transaction
 
 SESSION_COOKIE = "smsgate_console"
 CSRF_HEADER = "x-smsgate-console"
-SESSION_HOURS = float(os.environ.get("SMSGATE_CONSOLE_SESSION_HOURS") or 8)
 
 # scrypt cost: 2^15 x 8 x 1 uses 32 MiB and about 0.1 s per hash on this service's hardware.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -168,7 +167,7 @@ class Session:
 class Sessions:
     """Issues and opens session cookies sealed with the master key."""
 
-    def __init__(self, box: SecretBox, ttl_ms: int = int(SESSION_HOURS * 3_600_000)) -> None:
+    def __init__(self, box: SecretBox, ttl_ms: int) -> None:
         self._box = box
         self.ttl_ms = ttl_ms
 
@@ -197,7 +196,9 @@ def sessions_of(request: Request) -> Sessions:
     """The app's session issuer (one per app, keyed with its master key)."""
     app_state = request.app.state
     if getattr(app_state, "console_sessions", None) is None:
-        app_state.console_sessions = Sessions(app_state.smsgate.secrets)
+        state = app_state.smsgate
+        app_state.console_sessions = Sessions(
+            state.secrets, int(state.settings.console_session_hours * 3_600_000))
         app_state.console_throttle = LoginThrottle()
     return app_state.console_sessions
 

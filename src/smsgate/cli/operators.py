@@ -15,6 +15,13 @@ import typer
 from smsgate.cli.options import DatabaseUrl, DataDir, Json, admin_store
 from smsgate.config import FlagEnv
 from smsgate.console import auth
+from smsgate.store.operators import (
+    add_operator,
+    delete_operator,
+    list_operators,
+    operator_hash,
+    set_operator_password,
+)
 
 operator_app = typer.Typer(help="Web console operators (logins for /console).")
 
@@ -40,9 +47,9 @@ def create(name: str, password: Password = None, data_dir: DataDir = None,
     """Create an operator who can log in to the console."""
     auth.validate_name(name)
     store = admin_store(data_dir, database_url)
-    if auth.operator_hash(store.db, name) is not None:
+    if operator_hash(store.db, name) is not None:
         _fail(f"operator {name} exists already (change the password with `operator password`)")
-    if not auth.add_operator(store.db, name, auth.hash_password(_password(password))):
+    if not add_operator(store.db, name, auth.hash_password(_password(password))):
         _fail(f"operator {name} exists already")
     typer.echo(f"operator {name} created")
 
@@ -52,16 +59,16 @@ def change_password(name: str, password: Password = None, data_dir: DataDir = No
                     database_url: DatabaseUrl = None) -> None:
     """Set an operator's password; their open sessions end."""
     store = admin_store(data_dir, database_url)
-    if auth.operator_hash(store.db, name) is None:
+    if operator_hash(store.db, name) is None:
         _fail(f"no operator {name}")
-    auth.set_operator_password(store.db, name, auth.hash_password(_password(password)))
+    set_operator_password(store.db, name, auth.hash_password(_password(password)))
     typer.echo(f"password of {name} changed")
 
 
 @operator_app.command("delete")
 def delete(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Remove an operator; their open sessions end."""
-    if not auth.delete_operator(admin_store(data_dir, database_url).db, name):
+    if not delete_operator(admin_store(data_dir, database_url).db, name):
         _fail(f"no operator {name}")
     typer.echo(f"operator {name} deleted")
 
@@ -69,7 +76,7 @@ def delete(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
 @operator_app.command("list")
 def list_(data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False) -> None:
     """List the operators."""
-    rows = auth.list_operators(admin_store(data_dir, database_url).db)
+    rows = list_operators(admin_store(data_dir, database_url).db)
     if as_json:
         typer.echo(json.dumps({"operators": [{"name": n, "created_at": at} for n, at in rows]}))
     else:

@@ -11,8 +11,7 @@
   ``X-Smsgate-Console`` header, which a page of another origin cannot send without a CORS
   preflight this server never grants; an ``Origin`` header, when present, must be this host.
 
-The operator functions take a DB-API connection and use portable SQL (``?`` placeholders), like
-``queries``.
+The operators themselves (names, hashes) are kept by ``store.operators``.
 """
 
 from __future__ import annotations
@@ -33,7 +32,8 @@ from starlette.requests import Request
 from smsgate.auth import audit
 from smsgate.auth.secrets import SecretBox
 from smsgate.domain import errors
-from smsgate.store.db import Db, transaction
+from smsgate.store.db import Db
+from smsgate.store.operators import operator_hash
 
 
 SESSION_COOKIE = "smsgate_console"
@@ -115,40 +115,6 @@ def validate_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise errors.BadRequest(f"An operator's password has at least {MIN_PASSWORD} characters.")
     return password
-
-
-# --- the operators table ---------------------------------------------------------------------
-
-
-def operator_hash(db: Db, name: str) -> str | None:
-    row = db.execute("SELECT password_hash FROM operators WHERE name=?", (name,)).fetchone()
-    return row[0] if row else None
-
-
-def list_operators(db: Db) -> list[tuple[str, int]]:
-    return [tuple(r) for r in db.execute("SELECT name, created_at FROM operators ORDER BY name")]
-
-
-def add_operator(db: Db, name: str, password_hash: str) -> bool:
-    """False when an operator of that name exists already (nothing changed)."""
-    with transaction(db):
-        if operator_hash(db, name) is not None:
-            return False
-        db.execute("INSERT INTO operators (name, password_hash, created_at) VALUES (?,?,?)",
-                   (name, password_hash, int(time.time() * 1000)))
-    return True
-
-
-def set_operator_password(db: Db, name: str, password_hash: str) -> bool:
-    with transaction(db):
-        cur = db.execute("UPDATE operators SET password_hash=? WHERE name=?", (password_hash, name))
-    return cur.rowcount > 0
-
-
-def delete_operator(db: Db, name: str) -> bool:
-    with transaction(db):
-        cur = db.execute("DELETE FROM operators WHERE name=?", (name,))
-    return cur.rowcount > 0
 
 
 # --- sessions --------------------------------------------------------------------------------

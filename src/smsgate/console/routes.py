@@ -29,10 +29,12 @@ from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import CallbackBody
 from smsgate.api.state import AppState
 from smsgate.auth.secrets import new_access_key, new_secret_key
-from smsgate.console import auth, queries, writes
+from smsgate.console import auth, messages
+from smsgate.console.dashboard import summary as dashboard_summary
 from smsgate.domain import errors, phone, signatures
 from smsgate.domain.records import Project, Sign, SignStatus, SignType, now_ms
 from smsgate.domain.window import SendWindow
+from smsgate.store import history, optouts, projects
 from smsgate.store.outbox import EVENT_TYPES
 
 log = logging.getLogger("smsgate.console")
@@ -224,7 +226,7 @@ async def session(request: Request) -> Response:
 async def meta(request: Request) -> Response:
     settings = _state(request).settings
     return JsonResponse({
-        "states": queries.STATES,
+        "states": history.STATES,
         "event_types": EVENT_TYPES,
         "reject_reasons": REJECT_REASONS,
         "defaults": {"daily_cap": settings.daily_cap, "send_window": settings.send_window,
@@ -237,7 +239,7 @@ async def meta(request: Request) -> Response:
 
 @operator_only
 async def list_projects(request: Request) -> Response:
-    return JsonResponse({"projects": queries.projects(_state(request).reader.db)})
+    return JsonResponse({"projects": projects.overview(_state(request).reader.db)})
 
 
 @operator_only
@@ -261,7 +263,7 @@ async def show_project(request: Request) -> Response:
     return JsonResponse({
         "project": _project_json(project),
         "signs": [_sign_json(s) for s in reader.list_signs(project_id)],
-        "keys": queries.access_keys(reader.db, project_id),
+        "keys": projects.access_keys(reader.db, project_id),
         "words": reader.words(project_id),
         "callbacks": dict(state.outbox_reader.subscriptions(project_id)),
     })
@@ -288,7 +290,7 @@ async def edit_project(request: Request) -> Response:
     elif body.send_window is not msgspec.UNSET:
         changes["send_window"] = str(SendWindow.parse(body.send_window))
     state = _state(request)
-    project = await state.write(writes.edit_project, state.writer, project_id, changes, tuple(reset))
+    project = await state.write(projects.edit_project, state.writer, project_id, changes, tuple(reset))
     _audit(request, "project_edit", project_id=project_id, fields=sorted([*changes, *reset]))
     return JsonResponse(_project_json(project))
 
@@ -312,7 +314,7 @@ async def revoke_key(request: Request) -> Response:
     project_id = _project_id(request)
     access_key = request.path_params["access_key"]
     state = _state(request)
-    if queries.key_project(state.reader.db, access_key) != project_id:
+    if projects.key_project(state.reader.db, access_key) != project_id:
         raise KeyNotFound()
     if not await state.write(state.writer.revoke_access_key, access_key):
         raise KeyNotFound("The access key is already revoked.")
@@ -436,7 +438,7 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
 async def list_optouts(request: Request) -> Response:
     project_id = _project_id(request)
     number = request.query_params.get("number") or None
-    count, rows = queries.optouts(
+    count, rows = optouts.page(
         _state(request).reader.db, project_id,
         request.query_params.get("sign_id") or None,
         _e164(number) if number else None,
@@ -463,7 +465,7 @@ async def remove_optout(request: Request) -> Response:
     project_id = _project_id(request)
     body = await _body(request, OptoutRemoval)
     state = _state(request)
-    removed = await state.write(writes.remove_optout, state.writer.db, project_id, body.sign_id,
+    removed = await state.write(optouts.remove, state.writer.db, project_id, body.sign_id,
                                 _e164(body.number))
     _audit(request, "optout_remove", project_id=project_id, sign_id=body.sign_id)
     return JsonResponse({"removed": removed})
@@ -540,15 +542,15 @@ async def search_messages(request: Request) -> Response:
     if message_id is not None and not _HEX32.fullmatch(message_id):
         raise errors.MessageIdInvalid()
     state_filter = (q.get("state") or "").upper() or None
-    if state_filter is not None and state_filter not in queries.STATES:
-        raise errors.BadRequest(f"Parameter: state is one of {', '.join(queries.STATES)}.")
+    if state_filter is not None and state_filter not in history.STATES:
+        raise errors.BadRequest(f"Parameter: state is one of {', '.join(history.STATES)}.")
     sign = (q.get("sign") or "").strip() or None
     number = (q.get("number") or "").strip() or None
     start = _ms_param(request, "start", errors.StartTimeInvalid)
     end = _ms_param(request, "end", errors.EndTimeInvalid)
     if start is not None and end is not None and end <= start:
         raise errors.TimeRangeReversed()
-    found = queries.MessageFilter(
+    found = history.MessageFilter(
         project_id=q.get("project_id") or None,
         e164=_e164_or_raw(number) if number else None,
         message_id=message_id,
@@ -560,7 +562,7 @@ async def search_messages(request: Request) -> Response:
         limit=_int_param(request, "limit", 50, 1, 200),
         offset=_int_param(request, "offset", 0, 0, 10**9),
     )
-    rows, more = queries.search_messages(_state(request).reader.db, found)
+    rows, more = history.search_messages(_state(request).reader.db, found)
     return JsonResponse({"messages": rows, "more": more})
 
 
@@ -577,7 +579,7 @@ async def message_history(request: Request) -> Response:
     message_id = request.path_params["message_id"]
     if not _HEX32.fullmatch(message_id):
         raise errors.MessageIdInvalid()
-    history = queries.message_history(_state(request).reader.db, message_id, now_ms())
+    history = messages.history(_state(request).reader.db, message_id, now_ms())
     if history is None:
         raise errors.MessageNotFound()
     return JsonResponse(history)
@@ -604,7 +606,7 @@ def _refusals(state: AppState) -> tuple[int, dict[str, int]]:
 async def dashboard(request: Request) -> Response:
     state = _state(request)
     minutes = _int_param(request, "minutes", 60, 5, 24 * 60)
-    data = queries.dashboard(state.reader.db, now_ms(), minutes)
+    data = dashboard_summary(state.reader.db, now_ms(), minutes)
     accepted, refused = _refusals(state)
     data["since_start"] = {"accepted": accepted, "refused": refused}
     return JsonResponse(data)

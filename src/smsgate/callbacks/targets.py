@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -239,3 +240,24 @@ def _client_message(host: str, literal: IPAddress | None) -> str:
 
 def _unique(addresses: Iterable[IPAddress]) -> list[IPAddress]:
     return list(dict.fromkeys(addresses))
+
+
+#: what a subscription's topic_urn may be: "" (unsubscribe), an SMN topic URN (kept, not posted
+#: to), or an http(s) URL with an ASCII host name (IDNs in punycode) or a bracketed IPv6
+#: address; the API's schema (``api.schemas``) declares this same pattern.
+#: (Explicit ranges rather than \S: Python and ECMA regexes disagree on what is white space.)
+TOPIC_URN_PATTERN = (
+    r"^(|urn:smn:[^\x00-\x20\x7f-\x9f]*"
+    r"|https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\])(:[0-9]{1,5})?([/?#][^\x00-\x20\x7f-\x9f]*)?)$"
+)
+_TOPIC_URN = re.compile(TOPIC_URN_PATTERN)
+
+
+async def check_topic_urn(urn: str, guard: CallbackGuard) -> None:
+    """What a subscription may name (the API's PUT and the console's both ask this): the
+    documented pattern (:data:`TOPIC_URN_PATTERN`) and nothing looser, and for an http(s)
+    URL a host that is, or resolves to, only addresses callbacks may go to (400 SMN.0005)."""
+    if len(urn) > 2048 or not _TOPIC_URN.fullmatch(urn):
+        raise errors.TopicUrnInvalid()
+    if urn.startswith(("http://", "https://")):
+        await guard.check_url(urn)

@@ -22,13 +22,13 @@ from starlette.routing import Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsgate.api import promotion
+from smsgate.api.accept import accept_batch
 from smsgate.api.body import decode, read_body
-from smsgate.api.reports import check_topic_urn
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import CallbackBody
 from smsgate.api.state import AppState
 from smsgate.auth.secrets import new_access_key, new_secret_key
+from smsgate.callbacks.targets import check_topic_urn
 from smsgate.console import auth, messages
 from smsgate.console.dashboard import summary as dashboard_summary
 from smsgate.domain import errors, phone, signatures
@@ -503,7 +503,7 @@ async def put_callbacks(request: Request) -> Response:
 @operator_only
 async def test_batch(request: Request) -> Response:
     """The headline call's accept path for one text to a few numbers: the same item parsing,
-    rules, rate, store checks, commit and per-item results (``promotion.accept``)."""
+    rules, rate, store checks, commit and per-item results (``api.accept``)."""
     project_id = _project_id(request)
     body = await _body(request, TestBatch)
     state = _state(request)
@@ -514,9 +514,8 @@ async def test_batch(request: Request) -> Response:
         raise errors.NoApiPermission("The project needs the enterprise type and the promotion grant.")
     items = [{"endpoint": n.strip(), "message": body.text, "sign_id": body.sign_id}
              for n in body.numbers if n.strip()]
-    parsed = promotion.parse_items(msgspec.json.encode({"sms_message": items}))
-    outcomes = promotion.screen_items(parsed, context)
-    results = await promotion.accept(state, context, request_id(request), parsed, outcomes)
+    body_json = msgspec.json.encode({"sms_message": items})
+    results = await accept_batch(state, context, request_id(request), body_json)
     assert isinstance(results, list)  # no idempotency key: never a replay
     accepted = sum(1 for r in results if r.code is None)
     _audit(request, "test_batch", project_id=project_id, items=len(results), accepted=accepted)

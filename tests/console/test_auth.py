@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.config import Settings
 from smsgate.auth import audit
 from smsgate.auth.secrets import SecretBox

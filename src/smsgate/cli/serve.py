@@ -110,7 +110,7 @@ def _run_http(settings: Settings, access_log: bool) -> None:
     import uvicorn
 
     from smsgate import logs, shutdown
-    from smsgate.api.app import create_app
+    from smsgate.app import create_app
     from smsgate.api.server import raise_open_files_limit, uvicorn_config
 
     logs.setup(settings.log_level, settings.log_pii)

@@ -7,14 +7,16 @@ as the flags' defaults, and shows them in ``--help``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from smsgate.callbacks.targets import IPNetwork, parse_allow
 
 DEFAULT_DATA_DIR = "data"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class FlagEnv:
@@ -36,6 +38,21 @@ class FlagEnv:
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
+
+
+def parse_allow(text: str) -> tuple[IPNetwork, ...]:
+    """``SMSGATE_CALLBACK_ALLOW``: comma-separated CIDRs (a bare address is a /32 or /128);
+    a block with host bits set is an error, not silently widened or narrowed."""
+    networks = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=True))
+        except ValueError as exc:
+            raise ValueError(f"SMSGATE_CALLBACK_ALLOW: {part!r} is not a CIDR block ({exc})") from None
+    return tuple(networks)
 
 
 @dataclass(frozen=True, slots=True)

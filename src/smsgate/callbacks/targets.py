@@ -33,10 +33,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from smsgate.config import IPNetwork, parse_allow  # noqa: F401  (the setting, parsed there)
 from smsgate.domain import errors
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: (host, port) -> the addresses the name resolves to, as strings; raises
 #: :class:`NameNotFound` when the name does not exist, anything else (``OSError``) when the
 #: resolver cannot answer now
@@ -81,21 +81,6 @@ _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 class NameNotFound(Exception):
     """The resolver answered that the name has no address (NXDOMAIN, no A/AAAA record)."""
-
-
-def parse_allow(text: str) -> tuple[IPNetwork, ...]:
-    """``SMSGATE_CALLBACK_ALLOW``: comma-separated CIDRs (a bare address is a /32 or /128);
-    a block with host bits set is an error, not silently widened or narrowed."""
-    networks = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=True))
-        except ValueError as exc:
-            raise ValueError(f"SMSGATE_CALLBACK_ALLOW: {part!r} is not a CIDR block ({exc})") from None
-    return tuple(networks)
 
 
 def judged_as(address: IPAddress) -> tuple[IPAddress, ...]:

@@ -15,7 +15,15 @@ import typer
 
 from smsgate.auth.secrets import new_access_key, new_secret_key, new_token, token_hash
 from smsgate.cli.operators import operator_app
-from smsgate.cli.options import CliError, DatabaseUrl, DataDir, Json, print_result, admin_store, admin_store_and_box
+from smsgate.cli.options import (
+    CliError,
+    DatabaseUrl,
+    DataDir,
+    Json,
+    admin_store,
+    admin_store_and_box,
+    print_result,
+)
 from smsgate.domain import errors, phone, signatures
 from smsgate.domain.records import SignStatus, SignType
 from smsgate.domain.window import SendWindow

@@ -25,7 +25,14 @@ from typing import Annotated, Any, NoReturn, Optional
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+)
 from rich.text import Text
 
 from smsgate.auth.sdk_hmac import sign_request

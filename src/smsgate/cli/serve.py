@@ -8,7 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from smsgate.auth.secrets import box_for_store
-from smsgate.cli.options import Channels, CliError, DatabaseUrl, DataDir, RedisUrl, load_settings
+from smsgate.cli.options import (
+    Channels,
+    CliError,
+    DatabaseUrl,
+    DataDir,
+    RedisUrl,
+    load_settings,
+)
 from smsgate.config import Settings
 from smsgate.dispatch.config import ChannelConfigError, load_channels
 from smsgate.domain.window import SendWindow
@@ -110,8 +117,8 @@ def _run_http(settings: Settings, access_log: bool) -> None:
     import uvicorn
 
     from smsgate import logs, shutdown
-    from smsgate.app import create_app
     from smsgate.api.server import raise_open_files_limit, uvicorn_config
+    from smsgate.app import create_app
 
     logs.setup(settings.log_level, settings.log_pii)
     raise_open_files_limit(settings)

@@ -35,7 +35,6 @@ from smsgate.domain import errors
 from smsgate.store.db import Db
 from smsgate.store.operators import operator_hash
 
-
 SESSION_COOKIE = "smsgate_console"
 CSRF_HEADER = "x-smsgate-console"
 

@@ -1,12 +1,20 @@
-"""The console's dashboard: the store's counts (``store.reports``) shaped for the charts,
-delivery rates by channel and by mainland carrier."""
+"""``/console/api/dashboard``: the store's counts (``store.reports``) shaped for the charts,
+delivery rates by channel and by mainland carrier, and the refusals since the server started."""
 
 from __future__ import annotations
 
+from starlette.requests import Request
+from starlette.responses import Response
+
+from smsgate.api.responses import JsonResponse
+from smsgate.api.state import AppState
 from smsgate.console.messages import carrier_of
+from smsgate.console.requests import int_param, operator_only, state_of
+from smsgate.domain.records import now_ms
+from smsgate.store import reports
 from smsgate.store.db import Db
 from smsgate.store.history import MINUTE_MS, STATES
-from smsgate.store.reports import Counts, dashboard
+from smsgate.store.reports import Counts
 
 
 def _rate(counts: Counts) -> dict:
@@ -24,7 +32,7 @@ def _add(into: Counts, counts: Counts) -> None:
 def summary(db: Db, now: int, minutes: int = 60) -> dict:
     """Messages accepted in the last ``minutes`` (per minute by their state now), delivery
     rates by channel and carrier of those that finished, and the queue as it is now."""
-    counts = dashboard(db, now, minutes)
+    counts = reports.dashboard(db, now, minutes)
     totals: Counts = {}
     for per_state in counts.per_minute.values():
         _add(totals, per_state)
@@ -48,3 +56,27 @@ def summary(db: Db, now: int, minutes: int = 60) -> dict:
         },
         "outbox": counts.outbox,
     }
+
+
+def _refusals(state: AppState) -> tuple[int, dict[str, int]]:
+    """Items accepted and refused (by code) since the server started: the metrics' counters."""
+    accepted, refused = 0, {}
+    for family in (*state.metrics.accepted.collect(), *state.metrics.refused.collect()):
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue
+            if "code" in sample.labels:
+                refused[sample.labels["code"]] = int(sample.value)
+            else:
+                accepted = int(sample.value)
+    return accepted, dict(sorted(refused.items(), key=lambda kv: -kv[1]))
+
+
+@operator_only
+async def dashboard(request: Request) -> Response:
+    state = state_of(request)
+    minutes = int_param(request, "minutes", 60, 5, 24 * 60)
+    data = summary(state.reader.db, now_ms(), minutes)
+    accepted, refused = _refusals(state)
+    data["since_start"] = {"accepted": accepted, "refused": refused}
+    return JsonResponse(data)

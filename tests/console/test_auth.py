@@ -17,6 +17,8 @@ from smsgate.auth.secrets import SecretBox
 from smsgate.console import auth
 from smsgate.store import operators
 from smsgate.console.routes import api_routes
+from smsgate.domain import admin as rules
+from smsgate.domain import errors
 from smsgate.logs import JsonFormatter
 from tests.conftest import World, make_world
 from tests.console.conftest import CSRF, OPERATOR, PASSWORD
@@ -198,5 +200,5 @@ def test_operator_rows(world: World) -> None:
     assert [n for n, _ in operators.list_operators(world.store.db)] == ["carol"]
     assert operators.delete_operator(world.store.db, "carol")
     assert not operators.delete_operator(world.store.db, "carol")
-    with pytest.raises(auth.OperatorInvalid):
-        auth.validate_name("bad name")
+    with pytest.raises(errors.BadRequest):
+        rules.operator_name("bad name")

@@ -24,9 +24,8 @@ from smsgate.cli.options import (
     admin_store_and_box,
     print_result,
 )
-from smsgate.domain import errors, phone, signatures
-from smsgate.domain.records import SignStatus, SignType
-from smsgate.domain.window import SendWindow
+from smsgate.domain import admin as rules
+from smsgate.domain.records import SignStatus
 from smsgate.store.outbox import OutboxStore
 
 admin = typer.Typer(help="Operator commands: projects, keys, signatures, lexicon, opt-outs.")
@@ -61,14 +60,16 @@ def project_create(
     as_json: Json = False,
 ) -> None:
     """Create a project; prints its id."""
-    project = admin_store(data_dir, database_url).create_project(name, enterprise, grant)
+    name, grants = rules.project_name(name), rules.grants(grant)
+    project = admin_store(data_dir, database_url).create_project(name, enterprise, grants)
     print_result(as_json, {"project_id": project.id, "name": project.name}, project.id)
 
 
 @project_app.command("set")
 def project_set(
     project_id: str,
-    daily_cap: Annotated[Optional[int], typer.Option(min=1, help="Promotional SMS per number per day.")] = None,
+    daily_cap: Annotated[Optional[int], typer.Option(
+        help=f"Promotional SMS per number per day, 1 to {rules.DAILY_CAP_MAX}.")] = None,
     send_window: Annotated[Optional[str], typer.Option(help="HH:MM-HH:MM local time.")] = None,
     enterprise: Annotated[Optional[bool], typer.Option("--enterprise/--no-enterprise")] = None,
     grant: Annotated[Optional[list[str]], typer.Option("--grant", help="Replace the grants.")] = None,
@@ -77,13 +78,12 @@ def project_set(
     as_json: Json = False,
 ) -> None:
     """Change a project's cap, sending window, account type or grants."""
-    window = str(SendWindow.parse(send_window)) if send_window is not None else None
     project = admin_store(data_dir, database_url).update_project(
         project_id,
-        daily_cap=daily_cap,
-        send_window=window,
+        daily_cap=None if daily_cap is None else rules.daily_cap(daily_cap),
+        send_window=None if send_window is None else rules.send_window(send_window),
         enterprise=None if enterprise is None else int(enterprise),
-        grants=grant,
+        grants=None if grant is None else rules.grants(grant),
     )
     print_result(as_json, _project_json(project), f"project {project.id} updated")
 
@@ -234,9 +234,9 @@ def sign_create(
     as_json: Json = False,
 ) -> None:
     """Create a signature (pending review unless --approve)."""
+    name, kind = rules.sign_name(sign_name), rules.sign_type(type.value)
     store = admin_store(data_dir, database_url)
-    kind = SignType.PROMOTIONAL if type is SignKind.promotional else SignType.NOTIFICATION
-    sign = store.create_sign(project_id, signatures.validate_name(sign_name), kind)
+    sign = store.create_sign(project_id, name, kind)
     if approve:
         sign = store.set_sign_status(project_id, sign.id, SignStatus.APPROVED)
     print_result(as_json, {"sign_id": sign.id, "status": int(sign.status)}, sign.id)
@@ -260,7 +260,8 @@ def sign_reject(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Reject a signature, with a reason."""
-    admin_store(data_dir, database_url).set_sign_status(project_id, sign_id, SignStatus.REJECTED, reason)
+    reply = rules.rejection_note(reason)
+    admin_store(data_dir, database_url).set_sign_status(project_id, sign_id, SignStatus.REJECTED, reply)
     typer.echo(f"signature {sign_id} rejected")
 
 
@@ -288,7 +289,7 @@ def words_add(
     project_id: str, words: list[str], data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Add words to the project's own lexicon (on top of the built-in one)."""
-    added = admin_store(data_dir, database_url).add_words(project_id, [w.strip() for w in words if w.strip()])
+    added = admin_store(data_dir, database_url).add_words(project_id, rules.words_to_add(words))
     typer.echo(f"{added} word(s) added")
 
 
@@ -297,7 +298,7 @@ def words_remove(
     project_id: str, words: list[str], data_dir: DataDir = None, database_url: DatabaseUrl = None
 ) -> None:
     """Remove words from the project's own lexicon."""
-    removed = admin_store(data_dir, database_url).remove_words(project_id, words)
+    removed = admin_store(data_dir, database_url).remove_words(project_id, rules.words_to_remove(words))
     typer.echo(f"{removed} word(s) removed")
 
 
@@ -319,12 +320,7 @@ def optout_add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Opt numbers out of a signature's promotional SMS."""
-    normalized = []
-    for number in numbers:
-        try:
-            normalized.append(phone.normalize(number).e164)
-        except errors.EndpointInvalid:
-            raise CliError(f"{number!r} is not a valid phone number; nothing added") from None
+    normalized = rules.numbers(numbers)
     added = admin_store(data_dir, database_url).add_optouts(project_id, sign_id, normalized)
     typer.echo(f"{added} number(s) opted out")
 

@@ -15,6 +15,7 @@ import typer
 from smsgate.cli.options import DatabaseUrl, DataDir, Json, admin_store
 from smsgate.config import FlagEnv
 from smsgate.console import auth
+from smsgate.domain import admin as rules
 from smsgate.store.operators import (
     add_operator,
     delete_operator,
@@ -38,14 +39,14 @@ def _fail(message: str) -> None:
 def _password(given: str | None) -> str:
     password = given if given is not None else typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
-    return auth.validate_password(password)
+    return rules.operator_password(password)
 
 
 @operator_app.command("create")
 def create(name: str, password: Password = None, data_dir: DataDir = None,
            database_url: DatabaseUrl = None) -> None:
     """Create an operator who can log in to the console."""
-    auth.validate_name(name)
+    rules.operator_name(name)
     store = admin_store(data_dir, database_url)
     if operator_hash(store.db, name) is not None:
         _fail(f"operator {name} exists already (change the password with `operator password`)")

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -32,6 +31,7 @@ from starlette.requests import Request
 from smsgate.auth import audit
 from smsgate.auth.secrets import SecretBox
 from smsgate.domain import errors
+from smsgate.domain.admin import is_operator_name
 from smsgate.store.db import Db
 from smsgate.store.operators import operator_hash
 
@@ -41,8 +41,6 @@ CSRF_HEADER = "x-smsgate-console"
 # scrypt cost: 2^15 x 8 x 1 uses 32 MiB and about 0.1 s per hash on this service's hardware.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _SCRYPT_MAXMEM = 128 * 1024 * 1024
-_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
-MIN_PASSWORD = 8
 
 
 # --- errors (the service's one error model) --------------------------------------------------
@@ -67,10 +65,6 @@ class CsrfRefused(errors.SmsgateError):
         "A console call that changes something must carry the X-Smsgate-Console header"
         " and come from the console's own origin."
     )
-
-
-class OperatorInvalid(errors.BadRequest):
-    default_message = "Operator names are 1-64 letters, digits, '.', '_', '@' or '-'."
 
 
 # --- passwords -------------------------------------------------------------------------------
@@ -102,18 +96,6 @@ def verify_password(password: str, encoded: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
-
-
-def validate_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise OperatorInvalid()
-    return name
-
-
-def validate_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise errors.BadRequest(f"An operator's password has at least {MIN_PASSWORD} characters.")
-    return password
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -251,7 +233,7 @@ async def check_login(db: Db, name: str, password: str, throttle: LoginThrottle,
     (logged, without the password).  An unknown name costs the same scrypt as a wrong password
     (no way to probe for names).  ``address``: where the attempt comes from."""
     throttle.check(address, name)
-    stored = operator_hash(db, name) if _NAME.fullmatch(name) else None
+    stored = operator_hash(db, name) if is_operator_name(name) else None
     if stored is None:
         await asyncio.to_thread(_burn, password)
     elif await asyncio.to_thread(verify_password, password, stored):

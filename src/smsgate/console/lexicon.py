@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from smsgate.api.responses import JsonResponse
 from smsgate.console.requests import audit, operator_only, project_id_of, read, state_of
+from smsgate.domain import admin as rules
 from smsgate.domain import errors
 
 
@@ -20,19 +21,10 @@ class TextBody(msgspec.Struct, forbid_unknown_fields=True):
     text: str
 
 
-def _clean_words(words: list[str]) -> list[str]:
-    cleaned = sorted({w.strip() for w in words if w.strip()})
-    if not cleaned:
-        raise errors.BadRequest("Parameter: give at least one word.")
-    if any(len(w) > 64 for w in cleaned):
-        raise errors.BadRequest("Parameter: a word has at most 64 characters.")
-    return cleaned
-
-
 @operator_only
 async def add_words(request: Request) -> Response:
     project_id = project_id_of(request)
-    words = _clean_words((await read(request, Words)).words)
+    words = rules.words_to_add((await read(request, Words)).words)
     state = state_of(request)
     added = await state.write(state.writer.add_words, project_id, words)
     audit(request, "words_add", project_id=project_id, count=len(words))
@@ -42,7 +34,7 @@ async def add_words(request: Request) -> Response:
 @operator_only
 async def remove_words(request: Request) -> Response:
     project_id = project_id_of(request)
-    words = _clean_words((await read(request, Words)).words)
+    words = rules.words_to_remove((await read(request, Words)).words)
     state = state_of(request)
     removed = await state.write(state.writer.remove_words, project_id, words)
     audit(request, "words_remove", project_id=project_id, count=len(words))

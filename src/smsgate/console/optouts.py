@@ -10,14 +10,13 @@ from starlette.responses import Response
 from smsgate.api.responses import JsonResponse
 from smsgate.console.requests import (
     audit,
-    e164,
     int_param,
     operator_only,
     project_id_of,
     read,
     state_of,
 )
-from smsgate.domain import errors
+from smsgate.domain import admin as rules
 from smsgate.store import optouts
 
 
@@ -38,7 +37,7 @@ async def list_optouts(request: Request) -> Response:
     count, rows = optouts.page(
         state_of(request).reader.db, project_id,
         request.query_params.get("sign_id") or None,
-        e164(number) if number else None,
+        rules.number(number) if number else None,
         int_param(request, "limit", 100, 1, 500), int_param(request, "offset", 0, 0, 10**9),
     )
     return JsonResponse({"count": count, "optouts": rows})
@@ -48,9 +47,7 @@ async def list_optouts(request: Request) -> Response:
 async def add_optouts(request: Request) -> Response:
     project_id = project_id_of(request)
     body = await read(request, OptoutsBody)
-    numbers = sorted({e164(n) for n in body.numbers if n.strip()})
-    if not numbers or len(numbers) > 1000:
-        raise errors.BadRequest("Parameter: give 1 to 1000 numbers.")
+    numbers = rules.numbers(body.numbers)
     state = state_of(request)
     added = await state.write(state.writer.add_optouts, project_id, body.sign_id, numbers)
     audit(request, "optouts_add", project_id=project_id, sign_id=body.sign_id, count=len(numbers))
@@ -63,6 +60,6 @@ async def remove_optout(request: Request) -> Response:
     body = await read(request, OptoutRemoval)
     state = state_of(request)
     removed = await state.write(optouts.remove, state.writer.db, project_id, body.sign_id,
-                                e164(body.number))
+                                rules.number(body.number))
     audit(request, "optout_remove", project_id=project_id, sign_id=body.sign_id)
     return JsonResponse({"removed": removed})

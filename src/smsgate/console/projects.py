@@ -3,7 +3,6 @@ subscriptions."""
 
 from __future__ import annotations
 
-import re
 
 import msgspec
 from starlette.requests import Request
@@ -15,9 +14,9 @@ from smsgate.auth.secrets import new_access_key, new_secret_key
 from smsgate.callbacks.targets import check_topic_urn
 from smsgate.console.requests import audit, operator_only, project_id_of, read, state_of
 from smsgate.console.signs import sign_json
+from smsgate.domain import admin as rules
 from smsgate.domain import errors
 from smsgate.domain.records import Project
-from smsgate.domain.window import SendWindow
 from smsgate.store import projects
 from smsgate.store.outbox import EVENT_TYPES
 
@@ -44,13 +43,6 @@ def project_json(project: Project) -> dict:
             "created_at": project.created_at, "may_promote": project.may_promote}
 
 
-def clean_grants(grants: list[str]) -> list[str]:
-    cleaned = sorted({g.strip() for g in grants if g.strip()})
-    if any(not re.fullmatch(r"[a-z0-9_.-]{1,32}", g) for g in cleaned):
-        raise errors.BadRequest("A grant is 1-32 lower-case letters, digits, '_', '.' or '-'.")
-    return cleaned
-
-
 @operator_only
 async def list_projects(request: Request) -> Response:
     return JsonResponse({"projects": projects.overview(state_of(request).reader.db)})
@@ -59,11 +51,9 @@ async def list_projects(request: Request) -> Response:
 @operator_only
 async def create_project(request: Request) -> Response:
     body = await read(request, NewProject)
-    name = body.name.strip()
-    if not 1 <= len(name) <= 64:
-        raise errors.BadRequest("A project name has 1-64 characters.")
+    name, grants = rules.project_name(body.name), rules.grants(body.grants)
     state = state_of(request)
-    project = await state.write(state.writer.create_project, name, body.enterprise, clean_grants(body.grants))
+    project = await state.write(state.writer.create_project, name, body.enterprise, grants)
     audit(request, "project_create", project_id=project.id)
     return JsonResponse(project_json(project), status_code=201)
 
@@ -92,17 +82,15 @@ async def edit_project(request: Request) -> Response:
     if body.enterprise is not None:
         changes["enterprise"] = int(body.enterprise)
     if body.grants is not None:
-        changes["grants"] = clean_grants(body.grants)
+        changes["grants"] = rules.grants(body.grants)
     if body.daily_cap is None:
         reset.append("daily_cap")
     elif body.daily_cap is not msgspec.UNSET:
-        if not 1 <= body.daily_cap <= 1_000_000:
-            raise errors.BadRequest("Parameter: daily_cap is 1 to 1000000 (or null: the default).")
-        changes["daily_cap"] = body.daily_cap
+        changes["daily_cap"] = rules.daily_cap(body.daily_cap)
     if body.send_window is None or body.send_window == "":
         reset.append("send_window")
     elif body.send_window is not msgspec.UNSET:
-        changes["send_window"] = str(SendWindow.parse(body.send_window))
+        changes["send_window"] = rules.send_window(body.send_window)
     state = state_of(request)
     project = await state.write(projects.edit_project, state.writer, project_id, changes, tuple(reset))
     audit(request, "project_edit", project_id=project_id, fields=sorted([*changes, *reset]))

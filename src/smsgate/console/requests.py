@@ -20,7 +20,7 @@ from starlette.responses import Response
 from smsgate.api.body import decode, read_body
 from smsgate.api.state import AppState
 from smsgate.console import auth
-from smsgate.domain import errors, phone
+from smsgate.domain import errors
 
 log = logging.getLogger("smsgate.console")
 
@@ -72,9 +72,3 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
         raise errors.OffsetLimitInvalid(f"Parameter: {name} is {low} to {high}.")
     return int(raw)
 
-
-def e164(number: str) -> str:
-    try:
-        return phone.normalize(number).e164
-    except errors.EndpointInvalid:
-        raise errors.EndpointInvalid(f"Parameter: {number!r} is not a valid phone number.") from None

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.console import auth
 from smsgate.console.requests import MAX_LOGIN_BODY, log, operator_only, read, state_of
-from smsgate.console.signs import REJECT_REASONS
+from smsgate.domain.admin import REJECT_REASONS
 from smsgate.domain.records import now_ms
 from smsgate.store import history
 from smsgate.store.outbox import EVENT_TYPES

@@ -80,7 +80,7 @@ KNOWN_DEBT: dict[str, frozenset[object]] = {
         "auth/sdk_hmac.py",
     }),
     # functions over MAX_FUNCTION_LINES, as "path:qualified name"
-    "functions": frozenset({"api/openapi.py:_paths", "auth/sdk_hmac.py:sign_request"}),
+    "functions": frozenset({"auth/sdk_hmac.py:sign_request"}),
     # SQL outside store/, and settings read outside config.py, as "path:line"
     "sql": frozenset(),
     "environment": frozenset(),

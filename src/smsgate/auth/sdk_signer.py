@@ -47,27 +47,49 @@ def sign_request(
     ``"X-Sdk-Content-Sha256"`` when requested.  Merge it into your headers.
     """
     parts = urlsplit(url)
+    wire = _wire_headers(headers)
+    added = _added_headers(wire, parts.netloc, date, unsigned_payload)
+    ordered = _signed_names(wire, sign_headers, unsigned_payload)
+    canonical = canonical_request(method, parts.path or "/", parts.query, wire, ordered, body)
+    signature = sign(secret_key, string_to_sign(canonical, wire[HEADER_DATE]))
+    added["Authorization"] = f"{ALGORITHM} Access={access_key}, SignedHeaders={';'.join(ordered)}, Signature={signature}"
+    return added
+
+
+def _wire_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers as the server will see them (lowercase names; values as their UTF-8 bytes
+    decoded as ISO-8859-1); none of them may be one the signature adds."""
     wire: dict[str, str] = {}
     for name, value in headers.items():
         lname = name.lower()
         if lname in wire:
             raise ValueError(f"header {name!r} given twice")
-        # What the server will see: the UTF-8 bytes, decoded as ISO-8859-1.
         wire[lname] = str(value).strip().encode("utf-8").decode("latin-1")
     for reserved in ("authorization", HEADER_DATE):
         if reserved in wire:
             raise ValueError(f"headers already contain {reserved!r}")
+    return wire
 
+
+def _added_headers(wire: dict[str, str], netloc: str, date: datetime | None,
+                   unsigned_payload: bool) -> dict[str, str]:
+    """The headers the signature needs that the caller did not give (Host from the URL, the
+    date, the unsigned-payload mark); ``wire`` gets them too."""
     added: dict[str, str] = {}
     if "host" not in wire:
-        host = parts.netloc.rpartition("@")[2]
+        host = netloc.rpartition("@")[2]
         if not host:
             raise ValueError("need a Host header or an absolute URL")
         added["Host"] = wire["host"] = host
     added["X-Sdk-Date"] = wire[HEADER_DATE] = format_sdk_date(date or datetime.now(timezone.utc))
     if unsigned_payload:
         added["X-Sdk-Content-Sha256"] = wire[HEADER_CONTENT_SHA] = UNSIGNED_PAYLOAD
+    return added
 
+
+def _signed_names(wire: Mapping[str, str], sign_headers: Iterable[str], unsigned_payload: bool) -> list[str]:
+    """The names signed, sorted: host, the date, content-type if sent, the unsigned-payload
+    mark if asked for, and ``sign_headers`` (each must be sent)."""
     signed = {"host", HEADER_DATE}
     if "content-type" in wire:
         signed.add("content-type")
@@ -77,9 +99,4 @@ def sign_request(
         if name.lower() not in wire:
             raise ValueError(f"cannot sign absent header {name!r}")
         signed.add(name.lower())
-    ordered = sorted(signed)
-
-    canonical = canonical_request(method, parts.path or "/", parts.query, wire, ordered, body)
-    signature = sign(secret_key, string_to_sign(canonical, wire[HEADER_DATE]))
-    added["Authorization"] = f"{ALGORITHM} Access={access_key}, SignedHeaders={';'.join(ordered)}, Signature={signature}"
-    return added
+    return sorted(signed)

@@ -301,6 +301,17 @@ def test_every_package_has_a_row_in_the_table() -> None:
     assert packages <= set(ALLOWED), f"add these to ALLOWED (and the README): {packages - set(ALLOWED)}"
 
 
+def test_the_readme_states_the_same_table() -> None:
+    """The README's "Architecture" section lists what each package may import: this table."""
+    readme = (SRC.parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Architecture\n", 1)[1].split("\n## ", 1)[0]
+    stated = {}
+    for row in re.findall(r"^\| `([\w_]+)` \| [^|]+ \| ([^|]+) \|$", section, re.MULTILINE):
+        name, deps = row
+        stated[name] = frozenset() if deps.strip() == "nothing" else frozenset(deps.strip().split(", "))
+    assert stated == ALLOWED
+
+
 def test_no_cycle_between_packages() -> None:
     new, stale = _new_and_stale("cycles", cycles())
     assert not new, f"new import cycles between packages: {new}; imports: " + str(

@@ -10,10 +10,7 @@ import sys
 
 import typer
 
-from smsgate.cli import check as cli_check
-from smsgate.cli import reports as cli_reports
-from smsgate.cli import send as cli_send
-from smsgate.cli import serve as cli_serve
+from smsgate.cli import check, reports, send, serve
 from smsgate.cli.admin import admin
 from smsgate.cli.options import CliError
 from smsgate.domain import errors
@@ -29,13 +26,13 @@ app = typer.Typer(
 )
 app.add_typer(admin, name="admin")
 app.add_typer(smsc_cli.app, name="smsc-sim", help="The built-in SMSC simulator (an SMPP server).")
-app.command("status")(cli_reports.status)
-app.command("report")(cli_reports.report)
-app.command("send")(cli_send.send)
-app.command("check")(cli_check.check)
-app.command()(cli_serve.serve)
-app.command()(cli_serve.worker)
-app.command()(cli_serve.api)
+app.command("status")(reports.status)
+app.command("report")(reports.report)
+app.command("send")(send.send)
+app.command("check")(check.check)
+app.command()(serve.serve)
+app.command()(serve.worker)
+app.command()(serve.api)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import httpx
 
 from smsgate.auth.sdk_hmac import sign_request
 from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key
+from smsgate.config import Settings
 from smsgate.domain.records import SignStatus, SignType
 from smsgate.store.sqlite import SqliteStore
 
@@ -66,7 +67,7 @@ def set_up(data_dir: Path) -> tuple[str, str, str, str]:
     project = store.create_project("bench", True, ["promotion"])
     store.update_project(project.id, daily_cap=1000)
     ak, sk = new_access_key(), new_secret_key()
-    store.add_access_key(project.id, ak, SecretBox.for_data_dir(data_dir).seal(sk))
+    store.add_access_key(project.id, ak, SecretBox.for_data_dir(data_dir, Settings.from_env().master_key).seal(sk))
     sign = store.create_sign(project.id, "阿克米", SignType.PROMOTIONAL)
     store.set_sign_status(project.id, sign.id, SignStatus.APPROVED)
     store.close()

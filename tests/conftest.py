@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.callbacks import targets
 from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key, new_token, token_hash
 from smsgate.config import Settings

@@ -1,20 +1,58 @@
-"""One settings object, read once at start-up (from flags, then ``SMSGATE_*`` variables)."""
+"""One settings object, read once at start-up (from flags, then ``SMSGATE_*`` variables).
+
+Every variable the service reads is named here: :meth:`Settings.from_env` reads the service's,
+and the command line's flags fall back to the variables of :class:`FlagEnv` (typer reads those,
+as the flags' defaults, and shows them in ``--help``).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from smsgate.callbacks.targets import IPNetwork, parse_allow
 
 DEFAULT_DATA_DIR = "data"
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class FlagEnv:
+    """The variables command-line flags fall back to (``typer.Option(envvar=...)``)."""
+
+    DATA_DIR = "SMSGATE_DATA_DIR"
+    DATABASE_URL = "SMSGATE_DATABASE_URL"
+    REDIS_URL = "SMSGATE_REDIS_URL"
+    CHANNELS = "SMSGATE_CHANNELS"
+    #: ``admin operator create|password``: the password, for scripts
+    OPERATOR_PASSWORD = "SMSGATE_OPERATOR_PASSWORD"
+    #: ``send`` / ``check``: the API they talk to, and the credentials they use
+    SERVER = "SMSGATE_SERVER"
+    ACCESS_KEY = "SMSGATE_AK"
+    SECRET_KEY = "SMSGATE_SK"
+    TOKEN = "SMSGATE_TOKEN"
 
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
+
+
+def parse_allow(text: str) -> tuple[IPNetwork, ...]:
+    """``SMSGATE_CALLBACK_ALLOW``: comma-separated CIDRs (a bare address is a /32 or /128);
+    a block with host bits set is an error, not silently widened or narrowed."""
+    networks = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=True))
+        except ValueError as exc:
+            raise ValueError(f"SMSGATE_CALLBACK_ALLOW: {part!r} is not a CIDR block ({exc})") from None
+    return tuple(networks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +112,12 @@ class Settings:
     #: bytes of AK/SK-signed bodies one access key may have being read, not yet verified, at
     #: once in one API process; past it 429 (``api.unverified``)
     unverified_bytes_per_key: int = 8 * 4 * 1024 * 1024
+    #: the lowest level logged (JSON lines on stderr, ``smsgate.logs``)
+    log_level: str = "info"
+    #: log phone numbers and texts in full (else masked / left out)
+    log_pii: bool = False
+    #: how long a console login lasts
+    console_session_hours: float = 8.0
 
     def __post_init__(self) -> None:
         url = self.database_url
@@ -116,17 +160,17 @@ class Settings:
         env = os.environ
         base = cls()
         values: dict[str, object] = {
-            "data_dir": Path(env.get("SMSGATE_DATA_DIR", DEFAULT_DATA_DIR)),
-            "database_url": env.get("SMSGATE_DATABASE_URL") or None,
+            "data_dir": Path(env.get(FlagEnv.DATA_DIR, DEFAULT_DATA_DIR)),
+            "database_url": env.get(FlagEnv.DATABASE_URL) or None,
             "max_body_bytes": _env_int("SMSGATE_MAX_BODY_BYTES", base.max_body_bytes),
             "daily_cap": _env_int("SMSGATE_DAILY_CAP", base.daily_cap),
             "send_window": env.get("SMSGATE_SEND_WINDOW", base.send_window),
             "timezone": env.get("SMSGATE_TIMEZONE", base.timezone),
             "sqlite_synchronous": env.get("SMSGATE_SQLITE_SYNCHRONOUS", "FULL").upper(),
             "short_sensitive_code": env.get("SMSGATE_SHORT_SENSITIVE_CODE", "") in ("1", "true"),
-            "channels_file": Path(env["SMSGATE_CHANNELS"]) if env.get("SMSGATE_CHANNELS") else None,
+            "channels_file": Path(env[FlagEnv.CHANNELS]) if env.get(FlagEnv.CHANNELS) else None,
             "sim_port": _env_int("SMSGATE_SIM_PORT", base.sim_port),
-            "redis_url": env.get("SMSGATE_REDIS_URL") or None,
+            "redis_url": env.get(FlagEnv.REDIS_URL) or None,
             "project_rate": float(env.get("SMSGATE_PROJECT_RATE") or 0),
             "lease_ms": _env_int("SMSGATE_LEASE_MS", base.lease_ms),
             "bind_lease_ms": _env_int("SMSGATE_BIND_LEASE_MS", base.bind_lease_ms),
@@ -138,6 +182,10 @@ class Settings:
             "body_timeout_s": float(env.get("SMSGATE_BODY_TIMEOUT") or base.body_timeout_s),
             "unverified_bytes_per_key": _env_int("SMSGATE_UNVERIFIED_BYTES_PER_KEY",
                                                  base.unverified_bytes_per_key),
+            "log_level": env.get("SMSGATE_LOG_LEVEL", base.log_level),
+            "log_pii": env.get("SMSGATE_LOG_PII") == "1",
+            "console_session_hours": float(env.get("SMSGATE_CONSOLE_SESSION_HOURS")
+                                           or base.console_session_hours),
         }
         if overrides.get("data_dir") is not None and overrides.get("database_url") is None:
             values["database_url"] = None

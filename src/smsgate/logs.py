@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -72,10 +71,11 @@ class JsonFormatter(logging.Formatter):
         return value
 
 
-def setup(level: str = "info") -> None:
-    """JSON lines on stderr for the service and its libraries (uvicorn included)."""
+def setup(level: str = "info", pii: bool = False) -> None:
+    """JSON lines on stderr for the service and its libraries (uvicorn included); ``pii``:
+    phone numbers and texts in full (``Settings.log_pii``)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(pii=os.environ.get("SMSGATE_LOG_PII") == "1"))
+    handler.setFormatter(JsonFormatter(pii=pii))
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

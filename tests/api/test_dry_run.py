@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.auth.sdk_hmac import sign_request
 from smsgate.domain.records import NewMessage, SignStatus, SignType, new_message_id, now_ms
 from tests.conftest import UNSUB, World, item, make_world

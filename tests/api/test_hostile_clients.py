@@ -23,7 +23,7 @@ import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.api.server import MAX_HEAD_BYTES, uvicorn_config
 from smsgate.auth.sdk_hmac import sign_request
 from tests.conftest import World, item

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from tests.conftest import UNSUB, World, make_world
 from tests.faults import FaultProxy
 from tests.services import PgSchema, require_redis

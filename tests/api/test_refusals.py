@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.auth import audit
 from smsgate.auth.sdk_hmac import sign_request
 from smsgate.auth.secrets import new_access_key, new_secret_key

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.auth.sdk_hmac import sign_request
 from tests.conftest import UNSUB, World, make_world
 from tests.services import PgSchema, require_redis

@@ -7,7 +7,7 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.callbacks.targets import parse_allow
 from smsgate.store.delivery import DeliveryStore, PartSubmitted, Receipt
 from tests.conftest import FakeDns, World, item, make_world

@@ -16,7 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.auth.secrets import MasterKeyError, SecretBox, box_for_store, new_access_key, new_secret_key
 from smsgate.config import Settings
 from smsgate.store import open_store

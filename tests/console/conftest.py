@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.console import auth
+from smsgate.store import operators
 from tests.conftest import World
 
 OPERATOR, PASSWORD = "alice", "correct horse battery"
@@ -18,7 +19,7 @@ CSRF = {"X-Smsgate-Console": "1"}
 
 @pytest.fixture
 def operator(world: World) -> str:
-    assert auth.add_operator(world.store.db, OPERATOR, auth.hash_password(PASSWORD))
+    assert operators.add_operator(world.store.db, OPERATOR, auth.hash_password(PASSWORD))
     return OPERATOR
 
 

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import pytest
 from cryptography.fernet import Fernet
 from starlette.testclient import TestClient
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
+from smsgate.config import Settings
 from smsgate.auth import audit
 from smsgate.auth.secrets import SecretBox
 from smsgate.console import auth
+from smsgate.store import operators
 from smsgate.console.routes import api_routes
+from smsgate.domain import admin as rules
+from smsgate.domain import errors
 from smsgate.logs import JsonFormatter
-from tests.conftest import World
+from tests.conftest import World, make_world
 from tests.console.conftest import CSRF, OPERATOR, PASSWORD
 
 HEX = "0" * 32
@@ -67,15 +72,25 @@ def test_the_page_itself_is_served_without_a_session_and_locked_down(anon: TestC
     assert anon.get("/console/static/missing.js").status_code == 404
 
 
-def test_login_sets_a_strict_httponly_cookie_for_the_console_only(anon: TestClient) -> None:
+def test_login_sets_a_strict_httponly_cookie_for_the_console_only(anon: TestClient, world: World) -> None:
     r = anon.post("/console/api/login", json={"name": OPERATOR, "password": PASSWORD}, headers=CSRF)
     assert r.status_code == 200 and r.json()["operator"] == OPERATOR
     cookie = r.headers["set-cookie"]
     assert cookie.startswith(f"{auth.SESSION_COOKIE}=")
-    for attribute in ("HttpOnly", "Path=/console", "SameSite=strict", f"Max-Age={int(auth.SESSION_HOURS * 3600)}"):
+    for attribute in ("HttpOnly", "Path=/console", "SameSite=strict", f"Max-Age={int(world.settings.console_session_hours * 3600)}"):
         assert attribute in cookie
     assert PASSWORD not in cookie and OPERATOR not in cookie  # sealed, not just signed
     assert anon.get("/console/api/session").json()["operator"] == OPERATOR
+
+
+def test_a_login_lasts_as_long_as_the_settings_say(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMSGATE_CONSOLE_SESSION_HOURS", "2")
+    world = make_world(tmp_path / "data", console_session_hours=Settings.from_env().console_session_hours)
+    operators.add_operator(world.store.db, OPERATOR, auth.hash_password(PASSWORD))
+    with TestClient(create_app(world.settings)) as client:
+        r = client.post("/console/api/login", json={"name": OPERATOR, "password": PASSWORD}, headers=CSRF)
+    assert "Max-Age=7200" in r.headers["set-cookie"]
+    assert r.json()["expires_at"] - int(time.time() * 1000) in range(7_100_000, 7_200_001)
 
 
 @pytest.mark.parametrize("name, password", [(OPERATOR, "wrong password"), ("mallory", PASSWORD), ("", "")])
@@ -117,7 +132,7 @@ def test_a_forged_or_foreign_cookie_is_refused(anon: TestClient, world: World) -
     anon.cookies.set(auth.SESSION_COOKIE, "gAAAAA-not-a-session", path="/console")
     assert anon.get("/console/api/session").status_code == 401
     other_key = SecretBox(Fernet.generate_key())  # another installation's master key
-    cookie, _ = auth.Sessions(other_key).issue(OPERATOR, auth.operator_hash(world.store.db, OPERATOR), 0)
+    cookie, _ = auth.Sessions(other_key, ttl_ms=3_600_000).issue(OPERATOR, operators.operator_hash(world.store.db, OPERATOR), 0)
     anon.cookies.set(auth.SESSION_COOKIE, cookie, path="/console")
     assert anon.get("/console/api/session").status_code == 401
 
@@ -135,12 +150,12 @@ def test_sessions_expire() -> None:
 
 def test_changing_the_password_or_deleting_the_operator_ends_open_sessions(console: TestClient, world: World) -> None:
     assert console.get("/console/api/session").status_code == 200
-    auth.set_operator_password(world.store.db, OPERATOR, auth.hash_password("another password"))
+    operators.set_operator_password(world.store.db, OPERATOR, auth.hash_password("another password"))
     assert console.get("/console/api/session").status_code == 401
     r = console.post("/console/api/login", json={"name": OPERATOR, "password": "another password"}, headers=CSRF)
     assert r.status_code == 200
     assert console.get("/console/api/session").status_code == 200
-    assert auth.delete_operator(world.store.db, OPERATOR)
+    assert operators.delete_operator(world.store.db, OPERATOR)
     assert console.get("/console/api/session").status_code == 401
 
 
@@ -156,7 +171,7 @@ def test_failed_logins_are_throttled_per_address_and_operator(world: World, oper
             assert bad.status_code == 401
         r = guesser.post("/console/api/login", json={"name": OPERATOR, "password": PASSWORD}, headers=CSRF)
         assert r.status_code == 429 and r.json()["code"] == "SMN.0001"
-        auth.add_operator(world.store.db, "bob", auth.hash_password(PASSWORD))
+        operators.add_operator(world.store.db, "bob", auth.hash_password(PASSWORD))
         other = guesser.post("/console/api/login", json={"name": "bob", "password": PASSWORD}, headers=CSRF)
         assert other.status_code == 200  # only the guessed-at name waits
         alice = TestClient(app, client=("198.51.100.7", 40001))  # the same server, another address
@@ -179,11 +194,11 @@ def test_failed_logins_are_logged_without_the_password(
 
 
 def test_operator_rows(world: World) -> None:
-    assert auth.add_operator(world.store.db, "carol", "scrypt$x")
-    assert not auth.add_operator(world.store.db, "carol", "scrypt$y")
-    assert auth.operator_hash(world.store.db, "carol") == "scrypt$x"
-    assert [n for n, _ in auth.list_operators(world.store.db)] == ["carol"]
-    assert auth.delete_operator(world.store.db, "carol")
-    assert not auth.delete_operator(world.store.db, "carol")
-    with pytest.raises(auth.OperatorInvalid):
-        auth.validate_name("bad name")
+    assert operators.add_operator(world.store.db, "carol", "scrypt$x")
+    assert not operators.add_operator(world.store.db, "carol", "scrypt$y")
+    assert operators.operator_hash(world.store.db, "carol") == "scrypt$x"
+    assert [n for n, _ in operators.list_operators(world.store.db)] == ["carol"]
+    assert operators.delete_operator(world.store.db, "carol")
+    assert not operators.delete_operator(world.store.db, "carol")
+    with pytest.raises(errors.BadRequest):
+        rules.operator_name("bad name")

@@ -1,43 +1,41 @@
-"""The ASGI application: routes, middleware, error handlers and lifespan."""
+"""The public API's route table, each route with what ``/openapi.json`` says of it
+(``smsgate.app`` composes the routes with the console and the worker)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from functools import cache
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smsgate.api import reports, resources
-from smsgate.api.middleware import RequestId, RequestLimits
-from smsgate.api.openapi import document
-from smsgate.api.promotion import send_promotion
-from smsgate.api.responses import (
-    JsonResponse,
-    client_gone,
-    http_error,
-    internal_error,
-    smsgate_error,
-    store_unavailable,
+from smsgate.api import reports, resources, schemas
+from smsgate.api.openapi import (
+    AKSK_ONLY,
+    DRY_RUN,
+    EVENT_TYPE_QUERY,
+    MESSAGE_ID,
+    REPORT_QUERY,
+    Doc,
+    DocumentedRoute,
+    document,
+    health_answers,
+    metrics_answers,
+    openapi_answers,
+    promotion_answers,
 )
-from smsgate.api.state import AppState
-from smsgate.config import Settings
-from smsgate.console.routes import mount as console
-from smsgate.domain.errors import SmsgateError
-from smsgate.store.db import driver_errors
-from smsgate.metrics import CONTENT_TYPE, Metrics, RequestMetrics
-from smsgate.worker import Worker
+from smsgate.api.promotion import send_promotion
+from smsgate.api.responses import JsonResponse
+from smsgate.metrics import CONTENT_TYPE
+
+
+@cache
+def openapi_document() -> dict:
+    return document(routes())
 
 
 async def openapi(request: Request) -> JsonResponse:
-    return JsonResponse(document())
+    return JsonResponse(openapi_document())
 
 
 async def metrics(request: Request) -> Response:
@@ -47,67 +45,36 @@ async def metrics(request: Request) -> Response:
 def routes() -> list[Route]:
     v2 = "/v2/{project_id}/notifications"
     return [
-        Route(f"{v2}/sms/promotion", send_promotion, methods=["POST"]),
-        Route(f"{v2}/sms_sign", resources.list_signs, methods=["GET"]),
-        Route(f"{v2}/sms_sign/{{sign_id}}", resources.delete_sign, methods=["DELETE"]),
-        Route(f"{v2}/sms/report", reports.report, methods=["GET"]),
-        Route(f"{v2}/sms/message/{{message_id}}", reports.message, methods=["GET"]),
-        Route(f"{v2}/sms/callback", reports.list_callbacks, methods=["GET"]),
-        Route(f"{v2}/sms/callback", reports.put_callbacks, methods=["PUT"]),
-        Route("/v3/auth/tokens", resources.create_token, methods=["POST"]),
-        Route("/healthz", resources.health, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        DocumentedRoute(f"{v2}/sms/promotion", send_promotion, "POST", Doc(
+            "PromotionSmsBatchPublishWithDiffMessage",
+            "Send promotional SMS, each recipient with its own text (1-999).",
+            body=schemas.PromotionBatch, query=(DRY_RUN,), responses=promotion_answers,
+            structs=(schemas.PromotionResponse, schemas.DryRunResponse))),
+        DocumentedRoute(f"{v2}/sms_sign", resources.list_signs, "GET", Doc(
+            "ListSmsSigns", "List the project's SMS signatures.", ok=schemas.SignListResponse)),
+        DocumentedRoute(f"{v2}/sms_sign/{{sign_id}}", resources.delete_sign, "DELETE", Doc(
+            "DeleteSmsSign", "Delete an SMS signature.", ok=schemas.RequestIdBody, errors=("404",))),
+        DocumentedRoute(f"{v2}/sms/report", reports.report, "GET", Doc(
+            "ListSmsReport", "Delivery status of sent messages, newest first (times in epoch ms).",
+            ok=schemas.ReportResponse, query=REPORT_QUERY)),
+        DocumentedRoute(f"{v2}/sms/message/{{message_id}}", reports.message, "GET", Doc(
+            "ShowSmsMessage", "One message's delivery status.", ok=schemas.MessageResponse,
+            errors=("404",), path={"message_id": MESSAGE_ID})),
+        DocumentedRoute(f"{v2}/sms/callback", reports.list_callbacks, "GET", Doc(
+            "ListSmsCallback", "The project's callback subscriptions.", ok=schemas.CallbackList,
+            query=EVENT_TYPE_QUERY)),
+        DocumentedRoute(f"{v2}/sms/callback", reports.put_callbacks, "PUT", Doc(
+            "UpdateSmsCallback", "Subscribe event types to an http(s) URL (or an SMN topic URN).",
+            ok=schemas.RequestIdBody, body=schemas.CallbackUpdate)),
+        DocumentedRoute("/v3/auth/tokens", resources.create_token, "POST", Doc(
+            "CreateToken", "Issue a 24 h project token (X-Subject-Token) to an AK/SK-signed call.",
+            ok=schemas.TokenResponse, ok_status="201", security=AKSK_ONLY)),
+        DocumentedRoute("/openapi.json", openapi, "GET", Doc(
+            "OpenApi", "This document.", security=None, responses=openapi_answers)),
+        DocumentedRoute("/metrics", metrics, "GET", Doc(
+            "Metrics", "Prometheus metrics: requests, messages, queue depth, SMPP, callbacks.",
+            security=None, responses=metrics_answers)),
+        DocumentedRoute("/healthz", resources.health, "GET", Doc(
+            "Health", "Whether the service and its store are up.", security=None,
+            responses=health_answers, structs=(schemas.Health,))),
     ]
-
-
-def _tune_gc() -> None:
-    """Keep the start-up heap (lexicon tables, automata, modules) out of every collection, and
-    collect the young generation less often: a 999-item batch allocates tens of thousands of
-    short-lived objects, which with the default threshold (700) meant dozens of collections
-    per request."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
-
-
-def create_app(settings: Settings) -> Starlette:
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state = AppState(settings, request_metrics)
-        app.state.smsgate = state
-        worker = Worker(state) if settings.deliver else None
-        if worker is not None:
-            await worker.start()
-        app.state.worker = worker
-        _tune_gc()
-        checkpoints = asyncio.create_task(state.checkpoint_forever())
-        try:
-            yield
-        finally:
-            if worker is not None:
-                await worker.close()
-            checkpoints.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await checkpoints
-            state.close()
-
-    request_metrics = Metrics()
-    return Starlette(
-        routes=[*routes(), console()],
-        middleware=[
-            Middleware(RequestId),
-            Middleware(RequestMetrics, metrics=request_metrics),
-            Middleware(RequestLimits, body_timeout_s=settings.body_timeout_s),
-        ],
-        exception_handlers={
-            SmsgateError: smsgate_error,
-            HTTPException: http_error,
-            ClientDisconnect: client_gone,
-            # handled here, not as a 500, so no traceback is logged for every request while
-            # the store is down
-            **dict.fromkeys(driver_errors(), store_unavailable),
-            Exception: internal_error,
-        },
-        lifespan=lifespan,
-    )

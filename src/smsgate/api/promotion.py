@@ -1,51 +1,26 @@
 """``POST /v2/{project_id}/notifications/sms/promotion``: PromotionSmsBatchPublishWithDiffMessage.
 
-The 200 is the promise: it is sent only after every accepted message is committed.
+The route around the accept path (``api.accept``): the caller's project and grant, the dry run,
+and the keys a batch's answer is kept under (so that a retried or replayed batch is answered
+again instead of sent twice).  The 200 is the promise: it is sent only after every accepted
+message is committed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections import Counter
-from collections.abc import Sequence
-from datetime import datetime
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from smsgate.api import dry_run
+from smsgate.api.accept import accept_batch, item_result, parse_items, screen_items
 from smsgate.api.auth import Signed, authenticated_body, signed
-from smsgate.api.body import decode
 from smsgate.api.responses import JsonResponse, request_id
-from smsgate.api.schemas import (
-    CommitResult,
-    LenientRequest,
-    PromotionRequest,
-    PromotionResponse,
-    SmsMessage,
-)
-from smsgate.api.state import AnswerKey, AppState, ProjectContext
+from smsgate.api.schemas import PromotionResponse
+from smsgate.api.state import AnswerKey
 from smsgate.domain import errors
-from smsgate.domain.accept import screen
-from smsgate.domain.records import NewMessage, now_ms
-
-log = logging.getLogger("smsgate.api")
-
-MAX_ITEMS = 999
-ECHO_LIMIT = 64  # an absurd endpoint is echoed back cut to this many characters
-
-# Which per-item error a badly typed field gets (the rest of the batch goes on).
-_FIELD_ERRORS: dict[str, type[errors.SmsgateError]] = {
-    "endpoint": errors.EndpointInvalid,
-    "message": errors.MessageInvalid,
-    "sign_id": errors.SignIdInvalid,
-    "extend_src_id": errors.ExtendSrcIdInvalid,
-    "extend_code": errors.ExtendCodeInvalid,
-}
-
-Parsed = SmsMessage | tuple[str, errors.SmsgateError]
+from smsgate.domain.records import now_ms
 
 
 async def send_promotion(request: Request) -> Response:
@@ -61,58 +36,15 @@ async def send_promotion(request: Request) -> Response:
         replay = state.reader.remembered_response(project_id, key, fingerprint, now_ms())
         if replay is not None:
             return _replay(replay)
-    parsed = parse_items(body)
-    outcomes = screen_items(parsed, context)
     if dry:  # every rule, nothing stored
-        results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
+        parsed = parse_items(body)
+        outcomes = screen_items(parsed, context)
+        results = [item_result(p, o, state) for p, o in zip(parsed, outcomes)]
         return dry_run.respond(state, request, context, parsed, outcomes, results)
-    accepted = await accept(state, context, request_id(request), parsed, outcomes, keys)
+    accepted = await accept_batch(state, context, request_id(request), body, keys)
     if isinstance(accepted, bytes):
         return _replay(accepted)
     return JsonResponse(PromotionResponse(request_id=request_id(request), result=accepted))
-
-
-def screen_items(parsed: list[Parsed], context: ProjectContext) -> list[object]:
-    """Per item: a :class:`NewMessage` that passed every rule of the text, or its refusal."""
-    screened = iter(screen([p for p in parsed if isinstance(p, SmsMessage)], context.rules, now_ms()))
-    return [next(screened) if isinstance(p, SmsMessage) else p[1] for p in parsed]
-
-
-async def accept(
-    state: AppState, context: ProjectContext, rid: str, parsed: list[Parsed],
-    outcomes: list[object], keys: Sequence[AnswerKey] = (),
-) -> list[CommitResult] | bytes:
-    """The store's part of the accept path (the project's rate, opt-outs, daily caps, the
-    commit) and the per-item results; or, when one of ``keys`` (see :func:`answer_keys`) was
-    used by an earlier request, that request's answer.  The public call and the console's test
-    batch both come through here."""
-    project_id = context.project.id
-    candidates = [o for o in outcomes if isinstance(o, NewMessage)]
-    if candidates:
-        _within_rate(state, project_id, len(candidates))
-        cap = context.project.daily_cap or state.settings.daily_cap
-        day = datetime.now(state.settings.zone).date().isoformat()
-
-        def merged(refusals: list[errors.SmsgateError | None]) -> list[object]:
-            stored = iter(refusals)
-            return [next(stored) or o if isinstance(o, NewMessage) else o for o in outcomes]
-
-        def render(refusals: list[errors.SmsgateError | None]) -> bytes:
-            results = [_result(p, o, state) for p, o in zip(parsed, merged(refusals))]
-            return msgspec.json.encode(PromotionResponse(request_id=rid, result=results))
-
-        committed = await state.commit_batch(project_id, rid, day, cap, candidates,
-                                             (keys, render) if keys else None)
-        if committed.replay is not None:
-            return committed.replay
-        outcomes = merged(committed.outcomes)
-    results = [_result(p, o, state) for p, o in zip(parsed, outcomes)]
-    refused = Counter(r.code for r in results if r.code is not None)
-    accepted = len(results) - sum(refused.values())
-    state.metrics.count_items(accepted, refused)
-    log.info("batch_accepted", extra={"project_id": project_id, "items": len(results),
-                                      "accepted": accepted, "refused": dict(refused)})
-    return results
 
 
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
@@ -165,78 +97,3 @@ def signature_key(verified: Signed) -> AnswerKey:
 def _replay(body: bytes) -> Response:
     return Response(body, media_type="application/json;charset=UTF-8",
                     headers={"X-Idempotent-Replay": "true"})
-
-
-def _within_rate(state: AppState, project_id: str, n: int) -> None:
-    """The project's cluster-wide sending rate (SMSGATE_PROJECT_RATE messages/s), if any."""
-    rate = state.settings.project_rate
-    if state.rate is None or rate <= 0:
-        return
-    if state.rate.acquire(f"project:{project_id}", n, rate) > 0:
-        raise errors.RateLimited()
-
-
-def parse_items(body: bytes) -> list[Parsed]:
-    """The batch's items; an item of the wrong shape becomes its own refusal, not the batch's."""
-    try:
-        request = decode(body, PromotionRequest)
-        items: list[SmsMessage] | list[msgspec.Raw] | None = request.sms_message
-    except errors.BadRequest as exc:
-        if not isinstance(exc.__cause__, msgspec.ValidationError):
-            raise  # not JSON, not UTF-8: nothing to save
-        lenient = decode(body, LenientRequest)  # raises for errors outside the items
-        request, items = lenient, lenient.sms_message  # type: ignore[assignment]
-    if request.sms_template_id is not None:
-        raise errors.TemplateNotFound(
-            "The template does not exist: this server has no SMS templates; send"
-            " sms_message items instead."
-        )
-    if items is None:
-        raise errors.BadRequest("Parameter: sms_message is required.")
-    if not 1 <= len(items) <= MAX_ITEMS:
-        raise errors.TooManyEndpoints()
-    return [i if isinstance(i, SmsMessage) else _parse_raw(i) for i in items]
-
-
-class _Endpoint(msgspec.Struct):
-    """Only an item's endpoint, as raw JSON: to echo it beside the item's refusal."""
-
-    endpoint: msgspec.Raw = msgspec.Raw(b"null")
-
-
-def _parse_raw(raw: msgspec.Raw) -> Parsed:
-    try:
-        return msgspec.json.decode(raw, type=SmsMessage)
-    except msgspec.ValidationError as exc:
-        field = str(exc).rsplit("at `$.", 1)[-1].rstrip("`").split(".")[0].split("[")[0]
-        error = _FIELD_ERRORS.get(field, errors.BadRequest)
-        return _echo_raw(raw), error(f"Parameter: sms_message item is invalid: {exc}.")
-
-
-def _echo_raw(raw: msgspec.Raw) -> str:
-    """The endpoint of an item that did not decode, as sent (a string as its text, anything
-    else as compact JSON: ``1e400`` stays ``1e400``); "" when there is none to find.  Not
-    decoded into Python values: msgspec refuses ``1e400`` even untyped."""
-    try:
-        endpoint = msgspec.json.decode(raw, type=_Endpoint).endpoint
-        try:
-            return _echo(msgspec.json.decode(endpoint, type=str | None))
-        except msgspec.ValidationError:
-            return _echo(msgspec.json.format(endpoint, indent=-1).decode())
-    except (msgspec.DecodeError, RecursionError):  # not an object; nested beyond the decoder
-        return ""
-
-
-def _echo(endpoint: str | None) -> str:
-    return "" if endpoint is None else endpoint[:ECHO_LIMIT]
-
-
-def _result(parsed: Parsed, outcome: object, state: AppState) -> CommitResult:
-    endpoint = _echo(parsed.endpoint) if isinstance(parsed, SmsMessage) else parsed[0]
-    if isinstance(outcome, NewMessage):
-        return CommitResult(endpoint=endpoint, message_id=outcome.id)
-    assert isinstance(outcome, errors.SmsgateError)
-    if isinstance(outcome, errors.SensitiveWord):
-        code = "SMN.227" if state.settings.short_sensitive_code else outcome.code
-        return CommitResult(endpoint, code=code, message=outcome.message, sensitive_word=outcome.word)
-    return CommitResult(endpoint, code=outcome.code, message=outcome.message)

@@ -17,12 +17,11 @@ from smsgate.api.schemas import (
     ReportItem,
     ReportResponse,
     RequestIdBody,
-    TOPIC_URN_PATTERN,
     Subscription,
 )
 from smsgate.auth.secrets import new_secret_key
 from smsgate.callbacks.events import iso
-from smsgate.callbacks.targets import CallbackGuard
+from smsgate.callbacks.targets import check_topic_urn
 from smsgate.domain import errors, phone
 from smsgate.store.delivery import ReportQuery, ReportRow
 from smsgate.store.outbox import EVENT_TYPES
@@ -34,7 +33,6 @@ MAX_TIME_MS = 253_402_300_799_999
 #: the largest offset the store's integers hold (SQLite INTEGER, PostgreSQL bigint)
 MAX_OFFSET = 2**63 - 1
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-_TOPIC_URN = re.compile(TOPIC_URN_PATTERN)
 
 
 def _int(value: str | None, error: type[errors.SmsgateError], low: int, high: int) -> int | None:
@@ -132,13 +130,3 @@ async def put_callbacks(request: Request) -> JsonResponse:
     signing_key = state.secrets.seal(new_secret_key())  # kept only if the project has none
     await state.write(state.outbox_writer.subscribe, project_id, subs, signing_key)
     return JsonResponse(RequestIdBody(request_id(request)))
-
-
-async def check_topic_urn(urn: str, guard: CallbackGuard) -> None:
-    """What a subscription may name (the API's PUT and the console's both ask this): the
-    documented pattern (``schemas.TOPIC_URN_PATTERN``) and nothing looser, and for an http(s)
-    URL a host that is, or resolves to, only addresses callbacks may go to (400 SMN.0005)."""
-    if len(urn) > 2048 or not _TOPIC_URN.fullmatch(urn):
-        raise errors.TopicUrnInvalid()
-    if urn.startswith(("http://", "https://")):
-        await guard.check_url(urn)

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from smsgate.callbacks.targets import TOPIC_URN_PATTERN
+
 
 class SmsMessage(msgspec.Struct, forbid_unknown_fields=True):
     endpoint: str
@@ -178,14 +180,7 @@ class CallbackBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 _EVENT = Literal["sms_success_event", "sms_fail_event", "sms_reply_event"]
-#: what topic_urn accepts: "" (unsubscribe), an SMN topic URN (kept, not posted to), or an
-#: http(s) URL with an ASCII host name (IDNs in punycode) or a bracketed IPv6 address; checked
-#: with this same pattern, then for where it leads (callbacks.targets).
-#: (Explicit ranges rather than \S: Python and ECMA regexes disagree on what is white space.)
-TOPIC_URN_PATTERN = (
-    r"^(|urn:smn:[^\x00-\x20\x7f-\x9f]*"
-    r"|https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\])(:[0-9]{1,5})?([/?#][^\x00-\x20\x7f-\x9f]*)?)$"
-)
+#: what topic_urn accepts (the pattern callbacks.targets.check_topic_urn checks too)
 _URN = Annotated[str, msgspec.Meta(pattern=TOPIC_URN_PATTERN, max_length=2048)]
 
 

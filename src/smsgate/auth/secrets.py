@@ -33,10 +33,13 @@ class SecretBox:
         self._fernet = Fernet(key)
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path) -> SecretBox:
-        env_key = os.environ.get("SMSGATE_MASTER_KEY")
-        if env_key:
-            return cls(env_key.encode())
+    def for_data_dir(cls, data_dir: Path, master_key: str | None = None) -> SecretBox:
+        """The box of ``master_key`` (``Settings.master_key``) if given, else of
+        ``master.key`` in ``data_dir`` (created when missing), unchecked: for set-ups
+        (tests, benchmarks) that make a store; a process opening one uses
+        :func:`box_for_store`."""
+        if master_key:
+            return cls(master_key.encode())
         return cls(_load_or_create_key(data_dir / "master.key"))
 
     def seal(self, secret: str) -> bytes:

@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from smsgate.config import IPNetwork, parse_allow  # noqa: F401  (the setting, parsed there)
 from smsgate.domain import errors
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: (host, port) -> the addresses the name resolves to, as strings; raises
 #: :class:`NameNotFound` when the name does not exist, anything else (``OSError``) when the
 #: resolver cannot answer now
@@ -80,21 +81,6 @@ _BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 class NameNotFound(Exception):
     """The resolver answered that the name has no address (NXDOMAIN, no A/AAAA record)."""
-
-
-def parse_allow(text: str) -> tuple[IPNetwork, ...]:
-    """``SMSGATE_CALLBACK_ALLOW``: comma-separated CIDRs (a bare address is a /32 or /128);
-    a block with host bits set is an error, not silently widened or narrowed."""
-    networks = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(part, strict=True))
-        except ValueError as exc:
-            raise ValueError(f"SMSGATE_CALLBACK_ALLOW: {part!r} is not a CIDR block ({exc})") from None
-    return tuple(networks)
 
 
 def judged_as(address: IPAddress) -> tuple[IPAddress, ...]:
@@ -239,3 +225,24 @@ def _client_message(host: str, literal: IPAddress | None) -> str:
 
 def _unique(addresses: Iterable[IPAddress]) -> list[IPAddress]:
     return list(dict.fromkeys(addresses))
+
+
+#: what a subscription's topic_urn may be: "" (unsubscribe), an SMN topic URN (kept, not posted
+#: to), or an http(s) URL with an ASCII host name (IDNs in punycode) or a bracketed IPv6
+#: address; the API's schema (``api.schemas``) declares this same pattern.
+#: (Explicit ranges rather than \S: Python and ECMA regexes disagree on what is white space.)
+TOPIC_URN_PATTERN = (
+    r"^(|urn:smn:[^\x00-\x20\x7f-\x9f]*"
+    r"|https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\])(:[0-9]{1,5})?([/?#][^\x00-\x20\x7f-\x9f]*)?)$"
+)
+_TOPIC_URN = re.compile(TOPIC_URN_PATTERN)
+
+
+async def check_topic_urn(urn: str, guard: CallbackGuard) -> None:
+    """What a subscription may name (the API's PUT and the console's both ask this): the
+    documented pattern (:data:`TOPIC_URN_PATTERN`) and nothing looser, and for an http(s)
+    URL a host that is, or resolves to, only addresses callbacks may go to (400 SMN.0005)."""
+    if len(urn) > 2048 or not _TOPIC_URN.fullmatch(urn):
+        raise errors.TopicUrnInvalid()
+    if urn.startswith(("http://", "https://")):
+        await guard.check_url(urn)

@@ -11,8 +11,7 @@
   ``X-Smsgate-Console`` header, which a page of another origin cannot send without a CORS
   preflight this server never grants; an ``Origin`` header, when present, must be this host.
 
-The operator functions take a DB-API connection and use portable SQL (``?`` placeholders), like
-``queries``.
+The operators themselves (names, hashes) are kept by ``store.operators``.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -33,18 +31,16 @@ from starlette.requests import Request
 from smsgate.auth import audit
 from smsgate.auth.secrets import SecretBox
 from smsgate.domain import errors
-from smsgate.store.db import Db, transaction
-
+from smsgate.domain.admin import is_operator_name
+from smsgate.store.db import Db
+from smsgate.store.operators import operator_hash
 
 SESSION_COOKIE = "smsgate_console"
 CSRF_HEADER = "x-smsgate-console"
-SESSION_HOURS = float(os.environ.get("SMSGATE_CONSOLE_SESSION_HOURS") or 8)
 
 # scrypt cost: 2^15 x 8 x 1 uses 32 MiB and about 0.1 s per hash on this service's hardware.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _SCRYPT_MAXMEM = 128 * 1024 * 1024
-_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
-MIN_PASSWORD = 8
 
 
 # --- errors (the service's one error model) --------------------------------------------------
@@ -69,10 +65,6 @@ class CsrfRefused(errors.SmsgateError):
         "A console call that changes something must carry the X-Smsgate-Console header"
         " and come from the console's own origin."
     )
-
-
-class OperatorInvalid(errors.BadRequest):
-    default_message = "Operator names are 1-64 letters, digits, '.', '_', '@' or '-'."
 
 
 # --- passwords -------------------------------------------------------------------------------
@@ -106,52 +98,6 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
-def validate_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise OperatorInvalid()
-    return name
-
-
-def validate_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise errors.BadRequest(f"An operator's password has at least {MIN_PASSWORD} characters.")
-    return password
-
-
-# --- the operators table ---------------------------------------------------------------------
-
-
-def operator_hash(db: Db, name: str) -> str | None:
-    row = db.execute("SELECT password_hash FROM operators WHERE name=?", (name,)).fetchone()
-    return row[0] if row else None
-
-
-def list_operators(db: Db) -> list[tuple[str, int]]:
-    return [tuple(r) for r in db.execute("SELECT name, created_at FROM operators ORDER BY name")]
-
-
-def add_operator(db: Db, name: str, password_hash: str) -> bool:
-    """False when an operator of that name exists already (nothing changed)."""
-    with transaction(db):
-        if operator_hash(db, name) is not None:
-            return False
-        db.execute("INSERT INTO operators (name, password_hash, created_at) VALUES (?,?,?)",
-                   (name, password_hash, int(time.time() * 1000)))
-    return True
-
-
-def set_operator_password(db: Db, name: str, password_hash: str) -> bool:
-    with transaction(db):
-        cur = db.execute("UPDATE operators SET password_hash=? WHERE name=?", (password_hash, name))
-    return cur.rowcount > 0
-
-
-def delete_operator(db: Db, name: str) -> bool:
-    with transaction(db):
-        cur = db.execute("DELETE FROM operators WHERE name=?", (name,))
-    return cur.rowcount > 0
-
-
 # --- sessions --------------------------------------------------------------------------------
 
 
@@ -168,7 +114,7 @@ class Session:
 class Sessions:
     """Issues and opens session cookies sealed with the master key."""
 
-    def __init__(self, box: SecretBox, ttl_ms: int = int(SESSION_HOURS * 3_600_000)) -> None:
+    def __init__(self, box: SecretBox, ttl_ms: int) -> None:
         self._box = box
         self.ttl_ms = ttl_ms
 
@@ -197,7 +143,9 @@ def sessions_of(request: Request) -> Sessions:
     """The app's session issuer (one per app, keyed with its master key)."""
     app_state = request.app.state
     if getattr(app_state, "console_sessions", None) is None:
-        app_state.console_sessions = Sessions(app_state.smsgate.secrets)
+        state = app_state.smsgate
+        app_state.console_sessions = Sessions(
+            state.secrets, int(state.settings.console_session_hours * 3_600_000))
         app_state.console_throttle = LoginThrottle()
     return app_state.console_sessions
 
@@ -285,7 +233,7 @@ async def check_login(db: Db, name: str, password: str, throttle: LoginThrottle,
     (logged, without the password).  An unknown name costs the same scrypt as a wrong password
     (no way to probe for names).  ``address``: where the attempt comes from."""
     throttle.check(address, name)
-    stored = operator_hash(db, name) if _NAME.fullmatch(name) else None
+    stored = operator_hash(db, name) if is_operator_name(name) else None
     if stored is None:
         await asyncio.to_thread(_burn, password)
     elif await asyncio.to_thread(verify_password, password, stored):

@@ -15,20 +15,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from smsgate.cli.options import DatabaseUrl, DataDir, Json
 from smsgate.config import Settings
 from smsgate.domain import errors
 from smsgate.logs import mask_number
 from smsgate.store import open_store
 from smsgate.store.core import Store
+from smsgate.store.history import message_parts
+from smsgate.store.reports import REPORT_COLUMNS, recent
 
 _SINCE = re.compile(r"([0-9]+)([smhd])")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_MESSAGE_COLUMNS = ("id", "project_id", "e164", "state", "status_desc", "fee_num", "accepted_at",
-                    "submitted_at", "done_at")
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="SMSGATE_DATA_DIR")]
-DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SMSGATE_DATABASE_URL")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _store(data_dir: Path | None, database_url: str | None) -> Store:
@@ -53,14 +51,9 @@ def status(
     message = store.message(message_id)
     if message is None:
         raise errors.MessageNotFound(f"No message {message_id}.")
-    parts = store.db.execute(
-        "SELECT idx, total, carrier_id, stat, err, submitted_at, done_at FROM message_parts"
-        " WHERE message_id=? ORDER BY idx",
-        (message_id,),
-    ).fetchall()
+    parts = message_parts(store.db, message_id)
     if as_json:
-        keys = ("idx", "total", "carrier_id", "stat", "err", "submitted_at", "done_at")
-        typer.echo(json.dumps({**message, "parts": [dict(zip(keys, p)) for p in parts]}, ensure_ascii=False))
+        typer.echo(json.dumps({**message, "parts": parts}, ensure_ascii=False))
         return
     table = Table(title=f"message {message_id}", show_header=False)
     shown = {**message, "e164": mask_number(message["e164"])}  # as report and the logs show it
@@ -70,9 +63,10 @@ def status(
         table.add_row("next attempt", _time(message["next_attempt_at"]))
     for key in ("accepted_at", "submitted_at", "done_at"):
         table.add_row(key, _time(message[key]))
-    for idx, total, carrier_id, stat, err, _, done_at in parts:
-        table.add_row(f"part {idx}/{total}",
-                      f"{carrier_id or '-'} {stat or 'waiting'} {err or ''} {_time(done_at)}".strip())
+    for part in parts:
+        table.add_row(f"part {part['idx']}/{part['total']}",
+                      f"{part['carrier_id'] or '-'} {part['stat'] or 'waiting'} {part['err'] or ''}"
+                      f" {_time(part['done_at'])}".strip())
     _console().print(table)
 
 
@@ -89,20 +83,10 @@ def report(
     if match is None:
         raise errors.BadRequest(f"--since {since!r} is invalid: use e.g. 30m, 1h or 2d")
     start = max(int(time.time() * 1000) - int(match.group(1)) * _UNIT_MS[match.group(2)], 0)
-    where, params = "accepted_at>=?", [start]
-    if project:
-        where, params = where + " AND project_id=?", [start, project]
-    store = _store(data_dir, database_url)
-    counts = dict(store.db.execute(
-        f"SELECT state, count(*) FROM messages WHERE {where} GROUP BY state ORDER BY state", params
-    ).fetchall())
-    rows = store.db.execute(
-        f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE {where} ORDER BY seq DESC LIMIT ?",
-        [*params, limit],
-    ).fetchall()
+    counts, rows = recent(_store(data_dir, database_url).db, start, project, limit)
     if as_json:
         typer.echo(json.dumps({"since_ms": start, "counts": counts,
-                               "messages": [dict(zip(_MESSAGE_COLUMNS, r)) for r in rows]}))
+                               "messages": [dict(zip(REPORT_COLUMNS, r)) for r in rows]}))
         return
     console = _console()
     summary = Table(title=f"since {_time(start)} UTC")

@@ -25,10 +25,18 @@ from typing import Annotated, Any, NoReturn, Optional
 import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+)
 from rich.text import Text
 
 from smsgate.auth.sdk_hmac import sign_request
+from smsgate.config import FlagEnv
 
 BATCH = 999  # the API's limit per request
 MALFORMED = "SMN.0024"  # what a row refused locally gets (the API's "content is invalid")
@@ -43,10 +51,10 @@ File = Annotated[Path, typer.Argument(help="CSV (endpoint,message[,extend_code])
 ProjectOpt = Annotated[str, typer.Option("--project", help="The project id.", show_default=False)]
 SignOpt = Annotated[str, typer.Option("--sign", help="The sign_id every row is sent with.",
                                       show_default=False)]
-ServerOpt = Annotated[str, typer.Option("--server", envvar="SMSGATE_SERVER", help="The API's URL.")]
-AkOpt = Annotated[Optional[str], typer.Option("--ak", envvar="SMSGATE_AK", help="Access key.")]
-SkOpt = Annotated[Optional[str], typer.Option("--sk", envvar="SMSGATE_SK", help="Secret key.")]
-TokenOpt = Annotated[Optional[str], typer.Option("--token", envvar="SMSGATE_TOKEN",
+ServerOpt = Annotated[str, typer.Option("--server", envvar=FlagEnv.SERVER, help="The API's URL.")]
+AkOpt = Annotated[Optional[str], typer.Option("--ak", envvar=FlagEnv.ACCESS_KEY, help="Access key.")]
+SkOpt = Annotated[Optional[str], typer.Option("--sk", envvar=FlagEnv.SECRET_KEY, help="Secret key.")]
+TokenOpt = Annotated[Optional[str], typer.Option("--token", envvar=FlagEnv.TOKEN,
                                                  help="An X-Auth-Token instead of AK/SK.")]
 RetriesOpt = Annotated[int, typer.Option("--retries", min=0, max=10,
                                          help="Retries of a batch on 5xx or no connection.")]

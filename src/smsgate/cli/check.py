@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from smsgate.bulk import (
+from smsgate.cli.bulk import (
     DEFAULT_SERVER,
     MALFORMED,
     AkOpt,

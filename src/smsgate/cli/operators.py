@@ -8,30 +8,27 @@ the process list.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from smsgate.config import Settings
+from smsgate.cli.options import DatabaseUrl, DataDir, Json, admin_store
+from smsgate.config import FlagEnv
 from smsgate.console import auth
-from smsgate.store import open_store
-from smsgate.store.core import Store
+from smsgate.domain import admin as rules
+from smsgate.store.operators import (
+    add_operator,
+    delete_operator,
+    list_operators,
+    operator_hash,
+    set_operator_password,
+)
 
 operator_app = typer.Typer(help="Web console operators (logins for /console).")
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", envvar="SMSGATE_DATA_DIR",
-                                                 help="Where the embedded store lives.")]
-DatabaseUrl = Annotated[Optional[str], typer.Option("--database-url", envvar="SMSGATE_DATABASE_URL",
-                                                    help="sqlite:///PATH")]
 Password = Annotated[Optional[str], typer.Option(
-    "--password", envvar="SMSGATE_OPERATOR_PASSWORD",
+    "--password", envvar=FlagEnv.OPERATOR_PASSWORD,
     help="For scripts (prefer the environment variable); prompted for when absent.")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _store(data_dir: Path | None, database_url: str | None) -> Store:
-    return open_store(Settings.from_env(data_dir=data_dir, database_url=database_url))
 
 
 def _fail(message: str) -> None:
@@ -42,18 +39,18 @@ def _fail(message: str) -> None:
 def _password(given: str | None) -> str:
     password = given if given is not None else typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
-    return auth.validate_password(password)
+    return rules.operator_password(password)
 
 
 @operator_app.command("create")
 def create(name: str, password: Password = None, data_dir: DataDir = None,
            database_url: DatabaseUrl = None) -> None:
     """Create an operator who can log in to the console."""
-    auth.validate_name(name)
-    store = _store(data_dir, database_url)
-    if auth.operator_hash(store.db, name) is not None:
+    rules.operator_name(name)
+    store = admin_store(data_dir, database_url)
+    if operator_hash(store.db, name) is not None:
         _fail(f"operator {name} exists already (change the password with `operator password`)")
-    if not auth.add_operator(store.db, name, auth.hash_password(_password(password))):
+    if not add_operator(store.db, name, auth.hash_password(_password(password))):
         _fail(f"operator {name} exists already")
     typer.echo(f"operator {name} created")
 
@@ -62,17 +59,17 @@ def create(name: str, password: Password = None, data_dir: DataDir = None,
 def change_password(name: str, password: Password = None, data_dir: DataDir = None,
                     database_url: DatabaseUrl = None) -> None:
     """Set an operator's password; their open sessions end."""
-    store = _store(data_dir, database_url)
-    if auth.operator_hash(store.db, name) is None:
+    store = admin_store(data_dir, database_url)
+    if operator_hash(store.db, name) is None:
         _fail(f"no operator {name}")
-    auth.set_operator_password(store.db, name, auth.hash_password(_password(password)))
+    set_operator_password(store.db, name, auth.hash_password(_password(password)))
     typer.echo(f"password of {name} changed")
 
 
 @operator_app.command("delete")
 def delete(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Remove an operator; their open sessions end."""
-    if not auth.delete_operator(_store(data_dir, database_url).db, name):
+    if not delete_operator(admin_store(data_dir, database_url).db, name):
         _fail(f"no operator {name}")
     typer.echo(f"operator {name} deleted")
 
@@ -80,7 +77,7 @@ def delete(name: str, data_dir: DataDir = None, database_url: DatabaseUrl = None
 @operator_app.command("list")
 def list_(data_dir: DataDir = None, database_url: DatabaseUrl = None, as_json: Json = False) -> None:
     """List the operators."""
-    rows = auth.list_operators(_store(data_dir, database_url).db)
+    rows = list_operators(admin_store(data_dir, database_url).db)
     if as_json:
         typer.echo(json.dumps({"operators": [{"name": n, "created_at": at} for n, at in rows]}))
     else:

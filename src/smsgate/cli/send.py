@@ -27,7 +27,7 @@ from typing import Annotated, BinaryIO, Optional
 
 import typer
 
-from smsgate.bulk import (
+from smsgate.cli.bulk import (
     DEFAULT_SERVER,
     MALFORMED,
     AkOpt,

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smsgate.api.app import create_app
+from smsgate.app import create_app
 from smsgate.callbacks.targets import parse_allow
 from smsgate.store.db import Db
 from tests.conftest import UNSUB, World

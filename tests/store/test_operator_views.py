@@ -15,7 +15,7 @@ from smsgate.domain.records import (
     now_ms,
 )
 from smsgate.store import history, operators, optouts, projects, reports
-from smsgate.store.delivery import DeliveryStore, PartSubmitted
+from smsgate.store.delivery import DeliveryStore, PartSubmitted, Receipt
 from smsgate.store.outbox import OutboxStore
 from tests.conftest import World
 
@@ -38,8 +38,8 @@ def deliver(world: World, message_id: str, stat: str, channel: str = "sim") -> N
     delivery = DeliveryStore(world.store.db)
     now = now_ms()
     world.store.db.execute("UPDATE messages SET state='SENDING' WHERE id=?", (message_id,))
-    delivery.record_parts([PartSubmitted(message_id, 1, 1, channel, message_id[-8:], (message_id[-8:],), now)])
-    delivery.apply_receipts([(channel, (message_id[-8:],), stat, "000", now + 1)], now)
+    delivery.record_parts([PartSubmitted(message_id, 1, 1, channel, message_id[-8:], now)])
+    delivery.apply_receipts([Receipt(channel, message_id[-8:], stat, "000", now + 1)], now)
 
 
 # --- operators -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsgate.api import promotion
 from smsgate.api.body import decode, read_body
-from smsgate.api.reports import check_topic_urn
+from smsgate.api.reports import checked_subscriptions
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import CallbackBody
 from smsgate.api.state import AppState
@@ -263,7 +263,7 @@ async def show_project(request: Request) -> Response:
         "signs": [_sign_json(s) for s in reader.list_signs(project_id)],
         "keys": queries.access_keys(reader.db, project_id),
         "words": reader.words(project_id),
-        "callbacks": dict(state.outbox_reader.subscriptions(project_id)),
+        **_callbacks(state, project_id),
     })
 
 
@@ -475,7 +475,7 @@ async def remove_optout(request: Request) -> Response:
 @operator_only
 async def get_callbacks(request: Request) -> Response:
     project_id = _project_id(request)
-    return JsonResponse({"callbacks": dict(_state(request).outbox_reader.subscriptions(project_id))})
+    return JsonResponse(_callbacks(_state(request), project_id))
 
 
 @operator_only
@@ -485,14 +485,17 @@ async def put_callbacks(request: Request) -> Response:
     project_id = _project_id(request)
     body = await _body(request, CallbackBody)
     state = _state(request)
-    for sub in body.callback:
-        if sub.event_type not in EVENT_TYPES:
-            raise errors.EventTypeInvalid()
-        await check_topic_urn(sub.topic_urn, state.callback_guard)
-    subs = [(s.event_type, s.topic_urn) for s in body.callback]
+    subs = await checked_subscriptions(body.callback, state.callback_guard)
     await state.write(state.outbox_writer.subscribe, project_id, subs, state.secrets.seal(new_secret_key()))
     _audit(request, "callbacks_set", project_id=project_id)
-    return JsonResponse({"callbacks": dict(state.outbox_reader.subscriptions(project_id))})
+    return JsonResponse(_callbacks(state, project_id))
+
+
+def _callbacks(state: AppState, project_id: str) -> dict:
+    """event type -> topic_urn, and event type -> batch where one is asked for."""
+    batches = state.outbox_reader.batching(project_id)
+    return {"callbacks": dict(state.outbox_reader.subscriptions(project_id)),
+            "batches": {e: {"max_events": b.max_events, "max_wait_ms": b.max_wait_ms} for e, b in batches.items()}}
 
 
 # --- a test batch, through the public API's accept path --------------------------------------

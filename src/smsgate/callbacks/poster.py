@@ -7,9 +7,11 @@ store write as the next claim.  A project (a customer) has at most ``per_project
 flight, the poster ``in_flight`` in all; a project at its cap is left out of the claims, so a
 slow endpoint holds its own slots and no one else's.
 
-An event goes out in one post, alone or in a batch (a JSON array).  A post has one deadline
-from the moment its events were taken, and the events are leased for longer than that: no other
-poster takes them while the post may still succeed.  Its outcome is settled for all its events
+An event goes out in one post, alone or in a batch (a JSON array).  Posts are taken a little
+ahead of free slots; one starts within ``QUEUE_S`` of being taken (or its events are given back
+unposted) and has one deadline, ``POST_DEADLINE_S``, from resolution to answer.  Its events are
+leased for both and a margin: no other poster takes them while the post may still succeed (the
+claim's lease is what keeps two workers apart).  Its outcome is settled for all its events
 at once: a 2xx marks them all delivered, anything else reschedules them all (the batch is
 retried whole) or gives them up.  An outcome that could not be written is kept and written
 before anything is taken again, so that an event is never posted again after a 2xx (only a
@@ -154,6 +156,8 @@ class Poster:
         planner = Planner(now, lambda project_id: 2 * self.per_project - held.get(project_id, 0),
                           2 * self.in_flight - sum(held.values()))
         self._claims += 1
+        if not finished and planner.full:
+            return []
         posts = await self._write(self._settle_and_claim, self._outcomes(finished, now), now, planner, self._claims)
         del self._finished[:len(finished)]  # written: never posted again
         self._account(finished)

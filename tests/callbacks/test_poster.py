@@ -218,7 +218,7 @@ async def test_no_event_is_posted_again_after_a_2xx_whose_outcome_could_not_be_w
     failures = [1]
 
     async def flaky_write(fn, *args):
-        if fn == outbox.settle and failures:
+        if fn == outbox.settle_and_claim and any(args[0]) and failures:  # a write with outcomes
             failures.pop()
             raise OSError("the disk is full")
         return fn(*args)
@@ -274,3 +274,26 @@ async def test_a_post_that_waited_too_long_for_a_slot_is_given_back_not_posted_l
     running.cancel()
     await poster.close()
     assert poster.stats.released == 1 and len(hook.requests) == 2
+
+
+def test_the_posters_unsynced_writes_leave_the_connection_as_it_was(world: World) -> None:
+    """The poster's bookkeeping commits without waiting for the disk; the writer connection it
+    shares with the API and the receipts keeps its own durability, even when a write fails."""
+    db = world.store.db
+    outbox = OutboxStore(db)
+
+    def level() -> object:
+        sql = "SHOW synchronous_commit" if db.dialect == "postgresql" else "PRAGMA synchronous"
+        return db.execute(sql).fetchone()[0]
+
+    if db.dialect != "postgresql":
+        db.execute("PRAGMA synchronous=FULL")  # the service's default (the tests' store syncs less)
+    before = level()
+    assert before in ("on", 2)
+    outbox.subscribe(world.project_id, [("sms_success_event", "http://127.0.0.1:9/cb")])
+    queue_event(world, outbox, 1)
+    assert outbox.settle_and_claim(([1], [], [], []), 1, 1000, None) == []
+    assert level() == before and states(world) == [("DONE", 1)]
+    with pytest.raises(Exception):
+        outbox.settle_and_claim(([], [(1,)], [], []), 1, 1000, None)  # a malformed outcome
+    assert level() == before

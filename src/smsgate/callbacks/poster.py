@@ -39,7 +39,6 @@ from smsgate.callbacks.posts import Planner, body_of
 from smsgate.callbacks.targets import CallbackGuard, split_url
 from smsgate.callbacks.transport import guarded_session
 from smsgate.domain import errors
-from smsgate.store.db import transaction
 from smsgate.store.outbox import OutboxStore, Pending
 
 log = logging.getLogger("smsgate.callbacks")
@@ -143,7 +142,7 @@ class Poster:
         posts = await self._step(now)
         while self._posting:
             await asyncio.wait(set(self._posting))
-        await self._write(self._outbox.settle, *self._outcomes(self._finished, now))
+        await self._write(self._outbox.settle_and_claim, self._outcomes(self._finished, now), now, 0, None)
         self._account(self._finished)
         self._finished = []
         return sum(len(p) for p in posts)
@@ -158,7 +157,8 @@ class Poster:
         self._claims += 1
         if not finished and planner.full:
             return []
-        posts = await self._write(self._settle_and_claim, self._outcomes(finished, now), now, planner, self._claims)
+        posts = await self._write(self._outbox.settle_and_claim, self._outcomes(finished, now), now, lease_ms(),
+                                  None if planner.full else planner, self._claims)
         del self._finished[:len(finished)]  # written: never posted again
         self._account(finished)
         if posts:
@@ -168,15 +168,6 @@ class Poster:
                 self._queued.setdefault(events[0].project_id, deque()).append(_Taken(events, taken, checks))
             self._pump()
         return posts
-
-    def _settle_and_claim(self, outcomes: tuple, now: int, planner: Planner, rotate: int) -> list[list[Pending]]:
-        """(On the writer.)  Both in one transaction: a claim that fails writes no outcome."""
-        with transaction(self._outbox.db):
-            if any(outcomes):
-                self._outbox.settle(*outcomes)
-            if planner.full:
-                return []
-            return self._outbox.claim(now, lease_ms(), planner, rotate)
 
     def _pump(self) -> None:
         """Start the posts taken, as far as the slots allow; one that waited too long for its
@@ -303,7 +294,8 @@ class Poster:
         if self._finished:
             try:
                 async with asyncio.timeout(grace):
-                    await self._write(self._outbox.settle, *self._outcomes(self._finished, now_ms()))
+                    await self._write(self._outbox.settle_and_claim, self._outcomes(self._finished, now_ms()),
+                                      0, 0, None)
             except Exception:  # noqa: BLE001 (the store is gone: the leases lapse by themselves)
                 log.warning("callbacks_unsettled", extra={"posts": len(self._finished)})
         if self._session is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,6 +60,30 @@ def outbox_depth(db: Db) -> dict[str, int]:
     counts = dict(db.execute("SELECT state, count(*) FROM outbox WHERE state IN ('PENDING','FAILED')"
                              " GROUP BY state").fetchall())
     return {"PENDING": counts.get("PENDING", 0), "FAILED": counts.get("FAILED", 0)}
+
+
+@contextmanager
+def unsynced(db: Db) -> Iterator[None]:
+    """A transaction whose COMMIT does not wait for the disk, for the poster's own bookkeeping
+    (leases and outcomes): a power loss can take back the last ones, which only means their
+    events are posted again (delivery is at least once anyway), and it spares the writer an
+    fsync per round of posts (~2 ms here, holding the write lock the receipts wait for).  On
+    SQLite (WAL) ``synchronous=NORMAL`` for this transaction (the next synced commit makes it
+    durable too; a crash of the process loses nothing); on PostgreSQL ``synchronous_commit``
+    off for it."""
+    if db.dialect == POSTGRESQL or db.in_transaction:
+        with transaction(db):
+            if db.dialect == POSTGRESQL:
+                db.execute("SET LOCAL synchronous_commit TO OFF")
+            yield
+        return
+    (level,) = db.execute("PRAGMA synchronous").fetchone()
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        with transaction(db):
+            yield
+    finally:
+        db.execute(f"PRAGMA synchronous={int(level)}")
 
 
 class OutboxStore:
@@ -225,6 +250,16 @@ class OutboxStore:
             members.setdefault(row[8], []).append(_pending(row))
         for post in posts:
             post.extend(members.get(post[0].id, ()))
+
+    def settle_and_claim(self, outcomes: tuple, now: int, lease_ms: int, planner: Planner | None,
+                         rotate: int = 0) -> list[list[Pending]]:
+        """The poster's one write per round: :meth:`settle` the outcomes, then :meth:`claim`
+        (unless ``planner`` is None), in one :func:`unsynced` transaction, so that a claim that
+        fails writes no outcome either."""
+        with unsynced(self.db):
+            if any(outcomes):
+                self.settle(*outcomes)
+            return self.claim(now, lease_ms, planner, rotate) if planner is not None else []
 
     def settle(self, done: Sequence[int], retries: Sequence[tuple[int, int, str]],
                failed: Sequence[tuple[int, str]], released: Sequence[tuple[int, int]] = ()) -> None:

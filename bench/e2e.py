@@ -199,7 +199,7 @@ def one_run(args: argparse.Namespace, run: int) -> Result:
                 (sealed,) = read_db(db_path, f"SELECT callback_secret_enc FROM projects WHERE id='{project_id}'")[0]
                 secret = SecretBox.for_data_dir(data_dir).open(sealed)
                 procs.receiver = spawn([sys.executable, str(HERE / "receiver.py"), "--port", str(hook_port),
-                                        "--secret", secret])
+                                        f"--secret={secret}"])  # a secret may start with "-"
                 wait_port(hook_port)
             if args.profile:
                 procs.profiler = subprocess.Popen(

@@ -20,6 +20,8 @@ from smsgate.api.schemas import (
     ReportItem,
     ReportResponse,
     RequestIdBody,
+    ShownBatch,
+    ShownSubscription,
     TOPIC_URN_PATTERN,
     Subscription,
 )
@@ -132,14 +134,14 @@ async def put_callbacks(request: Request) -> JsonResponse:
     return JsonResponse(RequestIdBody(request_id(request)))
 
 
-def subscriptions(outbox: OutboxStore, project_id: str, event_type: str | None = None) -> list[Subscription]:
+def subscriptions(outbox: OutboxStore, project_id: str, event_type: str | None = None) -> list[ShownSubscription]:
     """A project's subscriptions as the API shows them (``batch`` only where asked for)."""
     batching = outbox.batching(project_id)
-    return [Subscription(e, u, _batch(batching.get(e))) for e, u in outbox.subscriptions(project_id, event_type)]
+    return [ShownSubscription(e, u, _batch(batching.get(e))) for e, u in outbox.subscriptions(project_id, event_type)]
 
 
-def _batch(batching: Batching | None) -> CallbackBatch | None:
-    return CallbackBatch(batching.max_events, batching.max_wait_ms) if batching else None
+def _batch(batching: Batching | None) -> ShownBatch | None:
+    return ShownBatch(batching.max_events, batching.max_wait_ms) if batching else None
 
 
 async def checked_subscriptions(callback: list[Subscription], guard: CallbackGuard,

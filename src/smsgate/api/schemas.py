@@ -183,9 +183,22 @@ class Subscription(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     batch: CallbackBatch | None = None  # absent: one event per POST, as SMN posts them
 
 
+class ShownBatch(msgspec.Struct):
+    max_events: int
+    max_wait_ms: int
+
+
+class ShownSubscription(msgspec.Struct, omit_defaults=True):
+    """A subscription as ``GET …/sms/callback`` shows it (``batch`` only where asked for)."""
+
+    event_type: str
+    topic_urn: str
+    batch: ShownBatch | None = None
+
+
 class CallbackList(msgspec.Struct):
     request_id: str
-    callback: list[Subscription]
+    callback: list[ShownSubscription]
 
 
 class CallbackBody(msgspec.Struct, forbid_unknown_fields=True):

@@ -98,6 +98,9 @@ class Settings:
     #: networks callbacks may be posted to besides public addresses (``SMSGATE_CALLBACK_ALLOW``,
     #: comma-separated CIDRs; see callbacks.targets)
     callback_allow: tuple[IPNetwork, ...] = ()
+    #: callback posts in flight at once for one project, per process
+    #: (``SMSGATE_CALLBACK_CONCURRENCY``)
+    callback_concurrency: int = 16
     #: the Fernet key secrets are sealed with (SMSGATE_MASTER_KEY); None: ``master.key`` in
     #: ``secrets_dir``
     master_key: str | None = field(default=None, repr=False)
@@ -123,6 +126,8 @@ class Settings:
         url = self.database_url
         if url and not self.is_postgres and not url.startswith("sqlite:///"):
             raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+        if self.callback_concurrency < 1:
+            raise ValueError(f"SMSGATE_CALLBACK_CONCURRENCY must be at least 1, not {self.callback_concurrency}")
 
     @property
     def is_postgres(self) -> bool:
@@ -176,6 +181,7 @@ class Settings:
             "bind_lease_ms": _env_int("SMSGATE_BIND_LEASE_MS", base.bind_lease_ms),
             "stop_timeout_s": float(env.get("SMSGATE_STOP_TIMEOUT") or base.stop_timeout_s),
             "callback_allow": parse_allow(env.get("SMSGATE_CALLBACK_ALLOW", "")),
+            "callback_concurrency": _env_int("SMSGATE_CALLBACK_CONCURRENCY", base.callback_concurrency),
             "master_key": env.get("SMSGATE_MASTER_KEY") or None,
             "max_connections": _env_int("SMSGATE_MAX_CONNECTIONS", base.max_connections),
             "header_timeout_s": float(env.get("SMSGATE_HEADER_TIMEOUT") or base.header_timeout_s),

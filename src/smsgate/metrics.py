@@ -127,7 +127,7 @@ def channel_gauges(channels: Callable[[], Iterable], retired: dict[str, SessionS
 
 
 def poster_counters(s: PosterStats) -> Callable[[], Iterable]:
-    """Callback posts by outcome, and events given up after the last attempt."""
+    """Callback posts by outcome, events delivered, and events given up after the last attempt."""
 
     def read() -> Iterable:
         posts = CounterMetricFamily("smsgate_callback_posts", "Callback posts by outcome (error: a"
@@ -135,6 +135,8 @@ def poster_counters(s: PosterStats) -> Callable[[], Iterable]:
         posts.add_metric(["ok"], s.delivered)
         posts.add_metric(["error"], s.errors)
         yield posts
+        yield CounterMetricFamily("smsgate_callback_events_delivered", "Callback events the customers"
+                                  " took (a batch is one post of several events)", value=s.events)
         yield CounterMetricFamily("smsgate_callback_given_up", "Callback events failed for good",
                                   value=s.given_up)
 

@@ -69,7 +69,8 @@ class Worker:
         self.dispatcher = Dispatcher(self.state.write, DeliveryStore(writer_db), outbox, router,
                                      self._window_for, self.state.settings.zone, settings,
                                      owner=self.owner, rates=self._rates())
-        self._poster = Poster(self.state.write, outbox, self._secret_for, self.state.callback_guard)
+        self._poster = Poster(self.state.write, outbox, self._secret_for, self.state.callback_guard,
+                              per_project=self.state.settings.callback_concurrency)
         metrics = self.state.metrics
         metrics.watch(channel_gauges(lambda: self.channels, self._retired))
         metrics.watch(poster_counters(self._poster.stats))

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from smsgate.app import create_app
 from smsgate.callbacks.targets import parse_allow
 from smsgate.store.delivery import DeliveryStore, PartSubmitted, Receipt
+from smsgate.store.outbox import OutboxStore
 from tests.conftest import FakeDns, World, item, make_world
 
 
@@ -139,6 +140,58 @@ def test_bad_subscriptions_are_refused(client: TestClient, world: World, body: d
     r = client.put(f"/v2/{world.project_id}/notifications/sms/callback", json=body)
     assert r.status_code == 400 and r.json()["code"] == code
     assert client.get(f"/v2/{world.project_id}/notifications/sms/callback").json()["callback"] == []
+
+
+def test_a_subscription_may_ask_for_batched_delivery(client: TestClient, world: World, dns: FakeDns) -> None:
+    """An extension SMN clients never send: shown back only where it was asked for, its
+    defaults filled in, dropped by a PUT without it, and carried by the events queued."""
+    dns.names["example.invalid"] = ["93.184.215.14"]
+    path = f"/v2/{world.project_id}/notifications/sms/callback"
+    r = client.put(path, json={"callback": [
+        {"event_type": "sms_success_event", "topic_urn": "https://example.invalid/ok",
+         "batch": {"max_events": 500.0, "max_wait_ms": 250}},  # 500.0: a whole number, as JSON Schema has it
+        {"event_type": "sms_fail_event", "topic_urn": "https://example.invalid/fail", "batch": {}},
+        {"event_type": "sms_reply_event", "topic_urn": "https://example.invalid/reply"},
+    ]})
+    assert r.status_code == 200
+    assert client.get(path).json()["callback"] == [
+        {"event_type": "sms_fail_event", "topic_urn": "https://example.invalid/fail",
+         "batch": {"max_events": 100, "max_wait_ms": 1000}},
+        {"event_type": "sms_reply_event", "topic_urn": "https://example.invalid/reply"},
+        {"event_type": "sms_success_event", "topic_urn": "https://example.invalid/ok",
+         "batch": {"max_events": 500, "max_wait_ms": 250}},
+    ]
+    outbox = OutboxStore(world.store.db)
+    outbox.enqueue([(world.project_id, e, b"{}", None) for e in ("sms_success_event", "sms_reply_event")], 1)
+    assert world.store.db.execute("SELECT url, batch_max_events, batch_max_wait_ms FROM outbox ORDER BY id").fetchall() == [
+        ("https://example.invalid/ok", 500, 250), ("https://example.invalid/reply", None, None)]
+    client.put(path, json={"callback": [{"event_type": "sms_success_event", "topic_urn": "https://example.invalid/ok"}]})
+    assert client.get(path, params={"event_type": "sms_success_event"}).json()["callback"] == [
+        {"event_type": "sms_success_event", "topic_urn": "https://example.invalid/ok"}]
+
+
+@pytest.mark.parametrize("batch", [{"max_events": 0}, {"max_events": 1001}, {"max_wait_ms": -1},
+                                   {"max_wait_ms": 60_001}, {"max_events": 10, "max_wait_ms": 10**12},
+                                   {"max_events": 1.5}, {"max_wait_ms": 1e300}])
+def test_batches_out_of_bounds_are_refused_and_nothing_is_changed(client: TestClient, world: World, dns: FakeDns,
+                                                                 batch: dict) -> None:
+    dns.names["example.invalid"] = ["93.184.215.14"]
+    path = f"/v2/{world.project_id}/notifications/sms/callback"
+    r = client.put(path, json={"callback": [
+        {"event_type": "sms_fail_event", "topic_urn": "https://example.invalid/fail"},
+        {"event_type": "sms_success_event", "topic_urn": "https://example.invalid/ok", "batch": batch}]})
+    assert r.status_code == 400 and r.json()["code"] == "SMN.0024"
+    assert r.json()["message"].startswith("Parameter: batch is invalid: max_events must be a whole number from 1")
+    assert client.get(path).json()["callback"] == []
+
+
+@pytest.mark.parametrize("batch", [{"size": 10}, {"max_events": "10"}, {"max_events": None}, [100, 200], True])
+def test_malformed_batches_are_refused(client: TestClient, world: World, batch: object) -> None:
+    path = f"/v2/{world.project_id}/notifications/sms/callback"
+    r = client.put(path, json={"callback": [
+        {"event_type": "sms_success_event", "topic_urn": "urn:smn:cn-north-4:abc:topic", "batch": batch}]})
+    assert r.status_code == 400 and r.json()["code"] == "SMN.0024" and "batch" in r.json()["message"]
+    assert client.get(path).json()["callback"] == []
 
 
 #: callback targets inside the network, in the spellings a hostile client would try; the names

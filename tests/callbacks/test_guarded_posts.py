@@ -2,12 +2,13 @@
 
 The customer's hook listens on 127.0.0.2 (loopback, which Linux routes whole); a *trap* listens
 on 127.0.0.1 at the same port, where a post must never arrive.  Names come from the test's
-resolver (the ``dns`` fixture), and every TCP connection the HTTP client opens is recorded and
+resolver (the ``dns`` fixture), and every TCP connection the event loop opens is recorded and
 must be to loopback, so these tests reach nothing else even when the code under test is wrong.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import ssl
@@ -16,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpcore
 import msgspec
 import pytest
 import trustme
@@ -25,7 +25,6 @@ from smsgate.callbacks.events import SIGNATURE_HEADER, verify
 from smsgate.callbacks import poster as poster_module
 from smsgate.callbacks.poster import Poster
 from smsgate.callbacks.targets import CallbackGuard, CallbackPolicy, parse_allow
-from smsgate.callbacks.transport import guarded_client
 from smsgate.store.outbox import OutboxStore
 from tests.conftest import FakeDns, World
 
@@ -102,17 +101,19 @@ def servers() -> Iterator[tuple[Server, Server]]:
 
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every TCP connection httpcore opens, as (address, port); anything but loopback fails the
-    test before it is tried."""
+    """Every TCP connection the event loop is asked to open (``sock_connect``, what the HTTP
+    client's connector calls for each address it tries), as (address, port); anything but
+    loopback fails the test before it is tried."""
     opened: list[tuple[str, int]] = []
-    real = httpcore.AnyIOBackend.connect_tcp
+    loop_class = type(asyncio.get_event_loop_policy().new_event_loop())
+    real = loop_class.sock_connect
 
-    async def connect_tcp(self, host: str, port: int, *args, **kwargs):
-        assert ipaddress.ip_address(host).is_loopback, f"a test tried to connect to {host}"
-        opened.append((host, port))
-        return await real(self, host, port, *args, **kwargs)
+    async def sock_connect(self, sock: socket.socket, address: tuple) -> None:
+        assert ipaddress.ip_address(address[0]).is_loopback, f"a test tried to connect to {address[0]}"
+        opened.append((address[0], address[1]))
+        return await real(self, sock, address)
 
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
+    monkeypatch.setattr(loop_class, "sock_connect", sock_connect)
     return opened
 
 
@@ -121,7 +122,7 @@ def poster_for(world: World, url: str, policy: CallbackPolicy = ONLY_THE_HOOK,
     outbox = OutboxStore(world.store.db)
     outbox.subscribe(world.project_id, [("sms_success_event", url)])
     guard = CallbackGuard(policy)  # the system resolver, which the dns fixture stands in for
-    return Poster(write, outbox, lambda _p: SECRET, guard, guarded_client(guard, verify_tls)), outbox
+    return Poster(write, outbox, lambda _p: SECRET, guard, verify=verify_tls), outbox
 
 
 def queue(world: World, outbox: OutboxStore, n: int) -> None:

@@ -158,6 +158,22 @@ def test_callback_subscriptions_are_viewed_and_set(console: TestClient, world: W
     refused(console, path, {"callback": [{"event_type": "sms_birthday", "topic_urn": ""}]}, 400, "SMN.0100", "PUT")
 
 
+def test_the_console_sets_and_shows_batched_delivery(console: TestClient, world: World, dns: FakeDns) -> None:
+    dns.names["hooks.example"] = ["93.184.215.14"]
+    path = f"projects/{world.project_id}/callbacks"
+    body = {"callback": [{"event_type": "sms_success_event", "topic_urn": "https://hooks.example/ok",
+                          "batch": {"max_events": 50}},
+                         {"event_type": "sms_fail_event", "topic_urn": "https://hooks.example/fail"}]}
+    set_ = post(console, path, body, method="PUT")
+    assert set_["batches"] == {"sms_success_event": {"max_events": 50, "max_wait_ms": 1000}}
+    assert console.get(f"/console/api/projects/{world.project_id}").json()["batches"] == set_["batches"]
+    refused(console, path, {"callback": [{"event_type": "sms_success_event", "topic_urn": "https://hooks.example/ok",
+                                          "batch": {"max_events": 5000}}]}, 400, "SMN.0024", "PUT")
+    post(console, path, {"callback": [{"event_type": "sms_success_event", "topic_urn": "https://hooks.example/ok"}]},
+         method="PUT")
+    assert console.get(f"/console/api/{path}").json()["batches"] == {}
+
+
 @pytest.mark.parametrize("urn", INTERNAL_TARGETS)
 def test_the_console_cannot_aim_callbacks_inside_the_network(console: TestClient, world: World, dns: FakeDns,
                                                              urn: str) -> None:

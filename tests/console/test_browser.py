@@ -144,3 +144,31 @@ def test_an_operator_approves_a_signature_sends_a_batch_and_watches_it_delivered
     page.click("#logout")
     page.wait_for_selector("#login-form")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_an_operator_sets_batched_callback_delivery(server: LiveServer, page) -> None:
+    data = server.data_dir
+    created = smsgate("admin", "operator", "create", "ops", "--password", PASSWORD, data_dir=data)
+    assert created.returncode == 0, created.stderr
+    page.goto(f"{server.url}/console/")
+    page.fill("#login-name", "ops")
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#whoami:has-text('ops')")
+    page.click("header nav a[data-nav=projects]")
+    page.click("#projects a:has-text('acme')")
+
+    # an SMN topic is kept, not posted to: no address is checked or reached
+    topic = "urn:smn:cn-north-4:abc:topic"
+    page.fill("#callbacks input[name=sms_success_event]", topic)
+    page.fill("#callbacks input[name=sms_success_event-events]", "50")
+    page.fill("#callbacks input[name=sms_success_event-wait]", "300")
+    page.fill("#callbacks input[name=sms_fail_event]", topic)
+    page.click("#callbacks button[type=submit]")
+    page.wait_for_selector("text=Callbacks saved")
+    page.reload()
+    page.locator("#callbacks input[name=sms_success_event-events]").wait_for()
+    assert page.input_value("#callbacks input[name=sms_success_event-events]") == "50"
+    assert page.input_value("#callbacks input[name=sms_success_event-wait]") == "300"
+    assert page.input_value("#callbacks input[name=sms_fail_event-events]") == ""  # one event per POST
+    assert page.errors == []

@@ -11,20 +11,25 @@ from smsgate.api.body import decode
 from smsgate.api.resources import caller
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import (
+    BATCH_MAX_EVENTS,
+    BATCH_MAX_WAIT_MS,
+    CallbackBatch,
     CallbackBody,
     CallbackList,
     MessageResponse,
     ReportItem,
     ReportResponse,
     RequestIdBody,
+    ShownBatch,
+    ShownSubscription,
     Subscription,
 )
 from smsgate.auth.secrets import new_secret_key
 from smsgate.callbacks.events import iso
-from smsgate.callbacks.targets import check_topic_urn
+from smsgate.callbacks.targets import CallbackGuard, check_topic_urn
 from smsgate.domain import errors, phone
 from smsgate.store.delivery import ReportQuery, ReportRow
-from smsgate.store.outbox import EVENT_TYPES
+from smsgate.store.outbox import EVENT_TYPES, Batching, OutboxStore
 
 THREE_MONTHS_MS = 92 * 24 * 3_600_000
 MAX_LIMIT = 100
@@ -115,18 +120,52 @@ async def list_callbacks(request: Request) -> JsonResponse:
     event_type = request.query_params.get("event_type") or None
     if event_type is not None and event_type not in EVENT_TYPES:
         raise errors.EventTypeInvalid()
-    subs = state.outbox_reader.subscriptions(project_id, event_type)
-    return JsonResponse(CallbackList(request_id(request), [Subscription(e, u) for e, u in subs]))
+    return JsonResponse(CallbackList(request_id(request), subscriptions(state.outbox_reader, project_id, event_type)))
 
 
 async def put_callbacks(request: Request) -> JsonResponse:
     state, project_id, raw = await caller(request)
     body = decode(raw, CallbackBody)
-    for sub in body.callback:
-        if sub.event_type not in EVENT_TYPES:
-            raise errors.EventTypeInvalid()
-        await check_topic_urn(sub.topic_urn, state.callback_guard)
-    subs = [(s.event_type, s.topic_urn) for s in body.callback]
+    subs = await checked_subscriptions(body.callback, state.callback_guard)
     signing_key = state.secrets.seal(new_secret_key())  # kept only if the project has none
     await state.write(state.outbox_writer.subscribe, project_id, subs, signing_key)
     return JsonResponse(RequestIdBody(request_id(request)))
+
+
+def subscriptions(outbox: OutboxStore, project_id: str, event_type: str | None = None) -> list[ShownSubscription]:
+    """A project's subscriptions as the API shows them (``batch`` only where asked for)."""
+    batching = outbox.batching(project_id)
+    return [ShownSubscription(e, u, _batch(batching.get(e))) for e, u in outbox.subscriptions(project_id, event_type)]
+
+
+def _batch(batching: Batching | None) -> ShownBatch | None:
+    return ShownBatch(batching.max_events, batching.max_wait_ms) if batching else None
+
+
+async def checked_subscriptions(callback: list[Subscription], guard: CallbackGuard,
+                                ) -> list[tuple[str, str, Batching | None]]:
+    """What a subscription may be (the API's PUT and the console's both ask this): a known event
+    type (400 SMN.0100), a topic_urn as :func:`check_topic_urn` allows, and a batch within its
+    bounds (400 SMN.0024); as the store takes them."""
+    for sub in callback:
+        if sub.event_type not in EVENT_TYPES:
+            raise errors.EventTypeInvalid()
+        await check_topic_urn(sub.topic_urn, guard)
+    return [(s.event_type, s.topic_urn, batching_of(s.batch)) for s in callback]
+
+
+def batching_of(batch: CallbackBatch | None) -> Batching | None:
+    if batch is None:
+        return None
+    max_events, max_wait_ms = _whole(batch.max_events), _whole(batch.max_wait_ms)
+    if max_events is None or max_wait_ms is None or not (
+            1 <= max_events <= BATCH_MAX_EVENTS and 0 <= max_wait_ms <= BATCH_MAX_WAIT_MS):
+        raise errors.CallbackBatchInvalid()
+    return Batching(max_events, max_wait_ms)
+
+
+def _whole(number: int | float) -> int | None:
+    if isinstance(number, float):
+        return int(number) if number.is_integer() else None
+    return number
+

@@ -165,14 +165,42 @@ class MessageResponse(msgspec.Struct):
     message: ReportItem
 
 
-class Subscription(msgspec.Struct, forbid_unknown_fields=True):
+#: batched callback delivery (**decision**, an extension SMN clients never send): at most this
+#: many events per POST, and the longest an event may wait for others
+BATCH_MAX_EVENTS = 1000
+BATCH_MAX_WAIT_MS = 60_000
+
+
+class CallbackBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """A subscription's batched delivery: its events posted as a JSON array of up to
+    ``max_events``, the oldest having waited at most ``max_wait_ms`` for the others."""
+
+    max_events: int | float = 100  # a whole number; 100.0 is one too, as JSON Schema has it
+    max_wait_ms: int | float = 1000
+
+
+class Subscription(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     event_type: str
     topic_urn: str
+    batch: CallbackBatch | None = None  # absent: one event per POST, as SMN posts them
+
+
+class ShownBatch(msgspec.Struct):
+    max_events: int
+    max_wait_ms: int
+
+
+class ShownSubscription(msgspec.Struct, omit_defaults=True):
+    """A subscription as ``GET …/sms/callback`` shows it (``batch`` only where asked for)."""
+
+    event_type: str
+    topic_urn: str
+    batch: ShownBatch | None = None
 
 
 class CallbackList(msgspec.Struct):
     request_id: str
-    callback: list[Subscription]
+    callback: list[ShownSubscription]
 
 
 class CallbackBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -184,12 +212,20 @@ _EVENT = Literal["sms_success_event", "sms_fail_event", "sms_reply_event"]
 _URN = Annotated[str, msgspec.Meta(pattern=TOPIC_URN_PATTERN, max_length=2048)]
 
 
+class DocCallbackBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Batched delivery as documented (an extension: absent, events are posted one by one)."""
+
+    max_events: Annotated[int, msgspec.Meta(ge=1, le=BATCH_MAX_EVENTS)] = 100
+    max_wait_ms: Annotated[int, msgspec.Meta(ge=0, le=BATCH_MAX_WAIT_MS)] = 1000
+
+
 class DocSubscription(msgspec.Struct, forbid_unknown_fields=True):
     """Subscription as documented; decoded as plain strings so a bad event_type gets its own
     SMN code (SMN.0100) instead of the generic one."""
 
     event_type: _EVENT
     topic_urn: _URN
+    batch: DocCallbackBatch | None = None
 
 
 class CallbackUpdate(msgspec.Struct, forbid_unknown_fields=True):

@@ -9,16 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from smsgate.api.responses import JsonResponse
+from smsgate.api.reports import checked_subscriptions
 from smsgate.api.schemas import CallbackBody
+from smsgate.api.state import AppState
 from smsgate.auth.secrets import new_access_key, new_secret_key
-from smsgate.callbacks.targets import check_topic_urn
 from smsgate.console.requests import audit, operator_only, project_id_of, read, state_of
 from smsgate.console.signs import sign_json
 from smsgate.domain import admin as rules
 from smsgate.domain import errors
 from smsgate.domain.records import Project
 from smsgate.store import projects
-from smsgate.store.outbox import EVENT_TYPES
 
 
 class NewProject(msgspec.Struct, forbid_unknown_fields=True):
@@ -69,7 +69,7 @@ async def show_project(request: Request) -> Response:
         "signs": [sign_json(s) for s in reader.list_signs(project_id)],
         "keys": projects.access_keys(reader.db, project_id),
         "words": reader.words(project_id),
-        "callbacks": dict(state.outbox_reader.subscriptions(project_id)),
+        **_callbacks(state, project_id),
     })
 
 
@@ -132,7 +132,7 @@ class KeyNotFound(errors.SmsgateError):
 @operator_only
 async def get_callbacks(request: Request) -> Response:
     project_id = project_id_of(request)
-    return JsonResponse({"callbacks": dict(state_of(request).outbox_reader.subscriptions(project_id))})
+    return JsonResponse(_callbacks(state_of(request), project_id))
 
 
 @operator_only
@@ -142,11 +142,14 @@ async def put_callbacks(request: Request) -> Response:
     project_id = project_id_of(request)
     body = await read(request, CallbackBody)
     state = state_of(request)
-    for sub in body.callback:
-        if sub.event_type not in EVENT_TYPES:
-            raise errors.EventTypeInvalid()
-        await check_topic_urn(sub.topic_urn, state.callback_guard)
-    subs = [(s.event_type, s.topic_urn) for s in body.callback]
+    subs = await checked_subscriptions(body.callback, state.callback_guard)
     await state.write(state.outbox_writer.subscribe, project_id, subs, state.secrets.seal(new_secret_key()))
     audit(request, "callbacks_set", project_id=project_id)
-    return JsonResponse({"callbacks": dict(state.outbox_reader.subscriptions(project_id))})
+    return JsonResponse(_callbacks(state, project_id))
+
+
+def _callbacks(state: AppState, project_id: str) -> dict:
+    """event type -> topic_urn, and event type -> batch where one is asked for."""
+    batches = state.outbox_reader.batching(project_id)
+    return {"callbacks": dict(state.outbox_reader.subscriptions(project_id)),
+            "batches": {e: {"max_events": b.max_events, "max_wait_ms": b.max_wait_ms} for e, b in batches.items()}}

@@ -244,6 +244,14 @@ class TopicUrnInvalid(SmsgateError):
     default_message = "Parameter: TopicUrn is invalid."
 
 
+class CallbackBatchInvalid(BadRequest):
+    """**decision**: batched callback delivery is an extension, which SMN has no code for; the
+    generic parameter code, with a message naming the field."""
+
+    default_message = ("Parameter: batch is invalid: max_events must be a whole number from 1 to 1000 and"
+                       " max_wait_ms one from 0 to 60000.")
+
+
 class CallbackTargetRefused(TopicUrnInvalid):
     """A callback URL whose host is (or resolves to) an address callbacks may not go to.
 

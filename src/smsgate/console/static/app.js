@@ -270,7 +270,7 @@
       el("h1", {}, p.name, " ", el("span", { class: "muted mono" }, p.id)),
       settingsCard(p, reload),
       el("div", { class: "grid2" }, keysCard(p, data.keys, reload), signsCard(p, data.signs, reload)),
-      el("div", { class: "grid2" }, wordsCard(p, data.words, reload), callbacksCard(p, data.callbacks)),
+      el("div", { class: "grid2" }, wordsCard(p, data.words, reload), callbacksCard(p, data.callbacks, data.batches)),
       optoutsCard(p, data.signs),
     );
   }
@@ -426,16 +426,26 @@
     return el("section", { class: "card" }, el("h2", {}, "Sensitive words (this project's own)"), list, add, test, result, error);
   }
 
-  function callbacksCard(p, callbacks) {
+  function callbacksCard(p, callbacks, batches) {
     const error = el("p", { class: "error" });
+    // batched delivery (blank: one event per POST): at most N events per POST, waiting T ms at most
     const form = el("form", { class: "stack", id: "callbacks" },
       meta.event_types.map((t) => el("label", {}, t,
-        el("input", { name: t, value: callbacks[t] || "", placeholder: "https://… (blank: none)", size: 50 }))),
+        el("input", { name: t, value: callbacks[t] || "", placeholder: "https://… (blank: none)", size: 50 }),
+        el("input", { name: `${t}-events`, type: "number", min: 1, max: 1000, value: batches[t]?.max_events ?? "",
+          placeholder: "events per POST", title: "Batched: up to this many events per POST (blank: one by one)" }),
+        el("input", { name: `${t}-wait`, type: "number", min: 0, max: 60000, value: batches[t]?.max_wait_ms ?? "",
+          placeholder: "wait ms", title: "Batched: the longest an event waits for others, in ms" }))),
       el("div", {}, el("button", { type: "submit" }, "Save callbacks")));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       attempt(error, async () => {
-        const callback = meta.event_types.map((t) => ({ event_type: t, topic_urn: field(form, t).value.trim() }));
+        const callback = meta.event_types.map((t) => {
+          const item = { event_type: t, topic_urn: field(form, t).value.trim() };
+          const n = field(form, `${t}-events`).value.trim(), wait = field(form, `${t}-wait`).value.trim();
+          if (n || wait) item.batch = { ...(n && { max_events: Number(n) }), ...(wait && { max_wait_ms: Number(wait) }) };
+          return item;
+        });
         await api("PUT", `projects/${p.id}/callbacks`, { callback });
         toast("Callbacks saved");
       });

@@ -58,6 +58,7 @@ class Cluster:
             redis_url = require_redis()
             self.env["SMSGATE_REDIS_URL"] = self.redis_proxy.url(redis_url) if self.redis_proxy else redis_url
         self.processes: list[subprocess.Popen] = []
+        self.log_paths: dict[int, Path] = {}
         self.apis: list[tuple[subprocess.Popen, str]] = []
         self.workers: list[subprocess.Popen] = []
         self.sim_port, self.control_port = free_port(), free_port()
@@ -81,10 +82,12 @@ class Cluster:
     # --- processes -------------------------------------------------------------------------
 
     def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(self.root / f"{name}-{len(self.processes)}.log", "wb")  # noqa: SIM115
+        path = self.root / f"{name}-{len(self.processes)}.log"
+        log = open(path, "wb")  # noqa: SIM115
         process = subprocess.Popen([sys.executable, "-m", "smsgate", *args], env={**self.env, **(env or {})},
                                    stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(process)
+        self.log_paths[process.pid] = path
         return process
 
     def admin(self, *args: str) -> dict:
@@ -130,6 +133,10 @@ class Cluster:
         wait_until(lambda: len({r[0] for r in self.query(
             "SELECT owner FROM bind_leases WHERE channel='sim'")}) == min(len(self.workers), self.binds),
             timeout, "the workers share the binds")
+
+    def log_of(self, process: subprocess.Popen) -> str:
+        """Everything ``process`` has logged so far."""
+        return self.log_paths[process.pid].read_text(errors="replace")
 
     def logs(self, name: str) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.root.glob(f"{name}-*.log")))

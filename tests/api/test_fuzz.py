@@ -17,6 +17,8 @@ from schemathesis.checks import positive_data_acceptance
 
 from tests.live import LiveServer, live_server, smsgate
 
+pytestmark = pytest.mark.slow  # starts smsgate processes
+
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:

@@ -83,7 +83,8 @@ class HeldChannel(FakeChannel):
         return await super().submit(submit)
 
 
-async def test_a_message_retried_in_the_batch_in_hand_and_claimed_ahead_is_sent_by_the_next(world: World) -> None:
+async def test_a_message_retried_in_the_batch_in_hand_and_claimed_ahead_is_sent_by_the_next(
+        world: World) -> None:
     """A part throttled in the batch in hand is queued again (due at once here); the claim
     running ahead takes it back while the batch in hand is still going.  The next batch must
     send it: it used to be skipped as "no longer ours" and stay SENDING under this worker
@@ -147,7 +148,8 @@ async def test_the_claim_ahead_leaves_alone_the_batch_in_hand_even_past_its_leas
     assert rows(world, [x]) == {x: ("SUBMITTED", None)}
 
 
-async def test_parts_answered_while_the_settle_loop_waits_on_the_store_are_recorded_at_stop(world: World) -> None:
+async def test_parts_answered_while_the_settle_loop_waits_on_the_store_are_recorded_at_stop(
+        world: World) -> None:
     """The settle loop has taken the answered parts and waits on the store when the stop comes
     and cancels it; the final flush must still record them.  It used to find nothing to write
     (the parts were put back only after it had run), so the messages stayed SENDING under the
@@ -267,13 +269,15 @@ async def test_a_stop_at_any_moment_leaves_nothing_claimed_and_nothing_unrecorde
         ids = [m for i in range(8) for m in queue(world, ("促" * 80 if i % 3 == 0 else "促") + f"{i}{UNSUB}",
                                                       e164=f"+86135{at:04d}{i:04d}")]
         run = asyncio.create_task(d.run())
-        await wait_until_async(lambda: run.done() or all(s == "SUBMITTED" for s, _ in rows(world, ids).values()),
-                               10, f"round {at}: the dispatcher stops or sends everything")
+        await wait_until_async(
+            lambda: run.done() or all(s == "SUBMITTED" for s, _ in rows(world, ids).values()),
+            10, f"round {at}: the dispatcher stops or sends everything")
         d.stop()
         await asyncio.wait_for(run, 10)
         moment = f"stopped {when} event {at}"
         states = rows(world, ids)
-        assert [(m, s) for m, (s, owner) in states.items() if s not in ("QUEUED", "SUBMITTED") or owner] == [], moment
+        claimed = [(m, s) for m, (s, owner) in states.items() if s not in ("QUEUED", "SUBMITTED") or owner]
+        assert claimed == [], moment
         sent = [(part.destination, part.short_message) for _, part in channel.sent]
         assert len(sent) == len(set(sent)), moment  # no part twice
         [(recorded,)] = world.store.db.execute(

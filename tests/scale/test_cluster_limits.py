@@ -6,8 +6,11 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.cluster import Cluster
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 
 def test_two_workers_together_keep_to_the_channels_cluster_tps(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from smsgate.smpp.session import SmppChannel, SmppConfig
 from tests.peers.misbehaving import (DroppingSmsc, GarbageSmsc, HoldingSmsc, LazyEnquireSmsc,
                                      NackingSmsc, RefusingBindSmsc, SilentSmsc, ThrottlingSmsc)
 from tests.peers.smsc import Smsc
+from tests.wait import wait_until_async
 
 HANDSET = "8613800138000"
 
@@ -489,8 +490,8 @@ async def test_a_receipt_is_acknowledged_only_once_the_handler_has_stored_it(pee
     channel.on_inbound(handler)
     first = asyncio.create_task(smsc.receipt("00A1B2C3", "DELIVRD"))
     second = asyncio.create_task(smsc.receipt("00A1B2C4", "DELIVRD"))
-    while len(stored) < 2:  # reading went on although the first is not answered yet
-        await asyncio.sleep(0.01)
+    # reading went on although the first is not answered yet
+    await wait_until_async(lambda: len(stored) == 2, 5, "both receipts reach the handler")
     assert not first.done() and not second.done()  # a crash now: the SMSC still owes them
     stored[0].set_result(None)
     stored[1].set_exception(RuntimeError("the store is down"))

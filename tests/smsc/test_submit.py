@@ -11,6 +11,7 @@ from smsgate.smpp.dlr import is_receipt, normalize_id, parse_receipt
 from smsgate.smpp.parts import decode_text
 from smsgate.smpp.pdu import CommandId, Pdu, Status, Tag
 from tests.smsc.raw import RawClient
+from tests.wait import wait_until_async
 
 
 async def read_all(client: RawClient, resps: int, receipts: int) -> tuple[list[Pdu], list[Pdu]]:
@@ -67,7 +68,8 @@ async def test_transmitter_receipts_go_to_a_receiver_of_the_same_system_id(simul
         await other.bind(CommandId.BIND_RECEIVER, system_id="someone-else")
         tx.submit()
         await read_all(tx, 1, 0)
-        await asyncio.sleep(0.05)  # the receipt falls due while no receiver is bound: it waits
+        # the receipt falls due while no receiver is bound: it waits for one
+        await wait_until_async(lambda: sim._pending.get("esme"), 5, "the receipt falls due")
         await rx.bind(CommandId.BIND_RECEIVER)
         (receipt,) = (await read_all(rx, 0, 1))[1]
         assert is_receipt(receipt)

@@ -192,7 +192,8 @@ def test_a_lease_is_renewed_only_by_its_owner_and_taken_over_once_it_lapses(stor
     assert [m.id for m in delivery.claim(now + 2_002, 10, 60_000, owner="b")] == [c.id]
 
 
-def test_the_claim_ahead_never_takes_the_batch_in_hand_and_a_stopping_worker_gives_all_back(store: Store) -> None:
+def test_the_claim_ahead_never_takes_the_batch_in_hand_and_a_stopping_worker_gives_all_back(
+        store: Store) -> None:
     pid = store.create_project("p", True, ["promotion"]).id
     sid = store.create_sign(pid, "签名", SignType.PROMOTIONAL).id
     mine, theirs, sent = [candidate(f"+861380000000{i}", sid) for i in range(3)]
@@ -204,7 +205,8 @@ def test_the_claim_ahead_never_takes_the_batch_in_hand_and_a_stopping_worker_giv
     store.db.execute("UPDATE messages SET owner='b' WHERE id=?", (theirs.id,))
     later = now + 1_001  # every lease has lapsed
     # a's claim beside its batch in hand takes b's lapsed messages, never its own
-    assert {m.id for m in delivery.claim(later, 10, 60_000, owner="a", reclaim_own=False)} == {theirs.id, sent.id}
+    ahead = delivery.claim(later, 10, 60_000, owner="a", reclaim_own=False)
+    assert {m.id for m in ahead} == {theirs.id, sent.id}
     delivery.record_parts([PartSubmitted(sent.id, 1, 1, "sim", "A1", ("a1",), later)])
     # a stops: all it holds is queued again, due now; what it finished stays as it is
     assert delivery.give_back("a", later) == 2

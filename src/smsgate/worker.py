@@ -183,12 +183,17 @@ class Worker:
             self.dispatcher.set_elsewhere(self._elsewhere())
 
     async def _drop(self, slot: tuple[str, int], reason: str = "lease lost") -> None:
+        """Unbind a slot's channel.  While this worker's lease still holds (a rebalance, a
+        renewal not confirmed), the parts already sent get their answers first, for as long
+        as the lease allows; a slot another worker has taken is unbound at once."""
         channel = self._slots.pop(slot)
         log.warning("bind_dropped", extra={"slot": list(slot), "reason": reason})
         assert self.dispatcher is not None
         self.dispatcher.remove_channel(channel)
         self.channels.remove(channel)
-        await channel.close()
+        left = self._leases_until - BIND_MARGIN_S - time.monotonic()
+        drain = 0.0 if reason == "lease lost" else max(0.0, min(channel.config.response_timeout, left))
+        await channel.close(drain)
         self._retired.setdefault(channel.name, SessionStats()).add(channel.stats)
 
     def _window_for(self, project_id: str) -> SendWindow:

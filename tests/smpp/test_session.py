@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from smsgate.dispatch.channel import ChannelError, Inbound, Submit
+from smsgate.dispatch.channel import ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.logs import JsonFormatter
 from smsgate.smpp.dlr import id_keys
 from smsgate.smpp.pdu import CommandId, Status
@@ -476,6 +476,25 @@ async def test_logs_hold_no_numbers_and_no_text(peers, connect, caplog):
     lines = "\n".join(JsonFormatter(pii=True).format(r) for r in caplog.records)  # fields too, unmasked
     assert "smpp_link_down" in lines
     assert HANDSET not in lines and "secret" not in lines
+
+
+async def test_a_draining_close_gets_the_answers_of_the_parts_already_sent(peers, connect):
+    """A bind given up while its lease holds (a rebalance, an unconfirmed renewal): the parts
+    already sent get their answers before the unbind (they would be sent again otherwise),
+    and a part not yet sent is refused as ChannelStopping, to go back to the queue."""
+    smsc = await peers(HoldingSmsc())
+    channel = await connect(smsc)
+    sent = [asyncio.create_task(channel.submit(part(f"86138000000{i:02d}"))) for i in range(3)]
+    await smsc.until(lambda: smsc.outstanding == 3)  # all three sent, their answers held back
+    closing = asyncio.create_task(channel.close(drain=3))
+    await asyncio.sleep(0)  # one turn of the loop: the close begins
+    with pytest.raises(ChannelStopping):
+        await channel.submit(part("8613800000099"))
+    smsc.release()
+    ids = await asyncio.wait_for(asyncio.gather(*sent), 3)
+    assert len(set(ids)) == 3
+    await asyncio.wait_for(closing, 3)
+    assert not channel.up
 
 
 async def test_a_receipt_is_acknowledged_only_once_the_handler_has_stored_it(peers, connect):

@@ -240,7 +240,10 @@ def test_a_worker_whose_store_hangs_unbinds_before_another_takes_its_slot(cluste
 
 
 def test_sigterm_stops_a_worker_promptly_and_hands_its_binds_over(cluster_factory) -> None:
-    cluster = cluster_factory(env_extra=FAST_LEASES, binds=1, sim_args=("--latency-ms", "2"))
+    # the bind is handed over because it is released, not because its lease ends: the default
+    # bind lease (renewals may take 3 s) keeps a loaded machine from dropping it mid-send
+    cluster = cluster_factory(env_extra={"SMSGATE_LEASE_MS": "3000"}, binds=1,
+                              sim_args=("--latency-ms", "2"))
     url = cluster.start_api()
     first = cluster.start_worker()
     wait_until(lambda: cluster.query("SELECT owner FROM bind_leases WHERE channel='sim'"), 30, "a worker binds")

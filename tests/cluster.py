@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,19 +22,9 @@ from cryptography.fernet import Fernet
 from tests.faults import FaultProxy
 from tests.live import free_port
 from tests.services import PgSchema, require_redis
+from tests.wait import wait_until
 
 OPEN_STATES = ("QUEUED", "SENDING", "SUBMITTED")
-
-
-def wait_until(predicate, timeout: float, what: str, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(every)
 
 
 @dataclass
@@ -69,6 +58,7 @@ class Cluster:
             redis_url = require_redis()
             self.env["SMSGATE_REDIS_URL"] = self.redis_proxy.url(redis_url) if self.redis_proxy else redis_url
         self.processes: list[subprocess.Popen] = []
+        self.log_paths: dict[int, Path] = {}
         self.apis: list[tuple[subprocess.Popen, str]] = []
         self.workers: list[subprocess.Popen] = []
         self.sim_port, self.control_port = free_port(), free_port()
@@ -92,10 +82,12 @@ class Cluster:
     # --- processes -------------------------------------------------------------------------
 
     def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        log = open(self.root / f"{name}-{len(self.processes)}.log", "wb")  # noqa: SIM115
+        path = self.root / f"{name}-{len(self.processes)}.log"
+        log = open(path, "wb")  # noqa: SIM115
         process = subprocess.Popen([sys.executable, "-m", "smsgate", *args], env={**self.env, **(env or {})},
                                    stdout=log, stderr=subprocess.STDOUT)
         self.processes.append(process)
+        self.log_paths[process.pid] = path
         return process
 
     def admin(self, *args: str) -> dict:
@@ -142,6 +134,10 @@ class Cluster:
             "SELECT owner FROM bind_leases WHERE channel='sim'")}) == min(len(self.workers), self.binds),
             timeout, "the workers share the binds")
 
+    def log_of(self, process: subprocess.Popen) -> str:
+        """Everything ``process`` has logged so far."""
+        return self.log_paths[process.pid].read_text(errors="replace")
+
     def logs(self, name: str) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.root.glob(f"{name}-*.log")))
 
@@ -184,20 +180,35 @@ class Cluster:
         def settled() -> Counter | None:
             counts = self.states()
             return counts if counts and not any(counts[s] for s in OPEN_STATES) else None
-        return wait_until(settled, timeout, "every message reaches a final state", every=0.3)
+        return wait_until(settled, timeout, "every message reaches a final state", interval=0.3)
 
-    def _record(self) -> list[dict]:
-        time.sleep(0.5)  # the simulator writes its record every 0.2 s
-        return [json.loads(line) for line in self.record.read_text().splitlines() if line]
+    def accepted(self) -> int:
+        """submit_sm the simulator has accepted so far (answered with a message id)."""
+        from smsgate.smsc.control import request
+
+        return int(request(self.control_port, {"op": "stats"})["accepted"])
+
+    def records(self) -> list[dict]:
+        """The simulator's record of every submit_sm it accepted until now.  It writes the
+        record in batches (every 0.2 s), so the file is read once it holds every submit the
+        simulator says it accepted: a read any earlier misses the last ones."""
+        accepted = self.accepted()
+
+        def complete() -> list[dict] | None:
+            text = self.record.read_text()
+            lines = [line for line in text[:text.rfind("\n") + 1].splitlines() if line]  # none half written
+            return [json.loads(line) for line in lines] if len(lines) >= accepted else None
+
+        return wait_until(complete, 30, f"the simulator's record holds the {accepted} submits it accepted")
 
     def submits(self) -> Counter:
         """submit_sm the simulator accepted, per destination number."""
-        return Counter(line["destination"] for line in self._record())
+        return Counter(line["destination"] for line in self.records())
 
     def duplicate_parts(self) -> int:
         """Parts the simulator accepted more than once (same number, same bytes: the
         concatenation header tells the parts of one message apart)."""
-        parts = Counter((line["destination"], line["message_hex"]) for line in self._record())
+        parts = Counter((line["destination"], line["message_hex"]) for line in self.records())
         return sum(n - 1 for n in parts.values() if n > 1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,14 @@ from smsgate.store.core import Store
 from tests.services import PgSchema
 
 UNSUB = "拒收请回复R"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests press Ctrl-C on the command line (SIGINT), as a user in a terminal would.  A test
+    run started with SIGINT ignored (under ``nohup``, or as ``cmd &`` in a script) passes that
+    on to every process it starts, whose Ctrl-C then does nothing: give them a terminal's."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass

@@ -8,11 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.wait import wait_until
 
 
 def free_port() -> int:
@@ -65,17 +66,21 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None) -> tuple[str
         env={**os.environ, "SMSGATE_SIM_PORT": "0", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"smsgate serve exited: {process.stderr.read().decode()}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return url, process
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("smsgate serve did not become healthy within 30 s")
+            return False
+
+    try:
+        wait_until(healthy, 30, "smsgate serve is healthy", interval=0.1)
+    except TimeoutError:
+        process.kill()
+        raise
+    return url, process
 
 
 def live_server(data_dir: Path, env: dict[str, str] | None = None) -> LiveServer:

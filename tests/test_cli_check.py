@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from tests.bulk_live import (
     FORWARD,
     UNSUB,
@@ -17,6 +19,8 @@ from tests.bulk_live import (
     write_csv,
 )
 from tests.live import LiveServer, smsgate
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 DATA = [
     ("13800138000", f"双十一全场五折{UNSUB}"),

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from smsgate.domain.records import NewMessage, new_message_id, now_ms
 from smsgate.store.delivery import DeliveryStore, PartSubmitted, Receipt
 from tests.conftest import World
 from tests.live import smsgate
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 
 def seed(world: World) -> list[str]:

@@ -7,6 +7,8 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.bulk_live import (
     FAIL,
     FORWARD,
@@ -22,6 +24,8 @@ from tests.bulk_live import (
     write_csv,
 )
 from tests.live import LiveServer
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 ID_LENGTH = 32  # message ids are 32 hex digits
 

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -18,6 +17,9 @@ import pytest
 from smsgate.callbacks.events import SIGNATURE_HEADER, verify
 from tests.conftest import UNSUB
 from tests.live import free_port, live_server, smsgate
+from tests.wait import wait_until
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 
 class Receiver:
@@ -41,15 +43,19 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_port}/events"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, event_type: str, n: int, timeout: float = 20) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [e for e, _, _ in self.events if e["event_type"] == event_type]
-            if len(found) >= n:
-                return found
-            time.sleep(0.05)
-        got = [e["event_type"] for e, _, _ in self.events]
-        raise AssertionError(f"{n} {event_type} not received; got {got}")
+    def wait_for(self, event_type: str | tuple[str, ...], n: int, timeout: float = 20) -> list[dict]:
+        """Once ``n`` events of the type (or types) arrived: all of them so far."""
+        types = (event_type,) if isinstance(event_type, str) else event_type
+
+        def found() -> list[dict] | None:
+            events = [e for e, _, _ in self.events if e["event_type"] in types]
+            return events if len(events) >= n else None
+
+        try:
+            return wait_until(found, timeout, f"{n} {event_type}")
+        except TimeoutError:
+            got = [e["event_type"] for e, _, _ in self.events]
+            raise AssertionError(f"{n} {event_type} not received; got {got}") from None
 
 
 def free_pair() -> int:
@@ -94,20 +100,17 @@ def test_accepted_messages_are_delivered_reported_and_replies_opt_out(tmp_path: 
         ids = [x["message_id"] for x in http.post(f"{base}/promotion", json={"sms_message": items}).json()["result"]]
 
         events = receiver.wait_for("sms_success_event", 1) + [e for e, _, _ in receiver.events]
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def final_report() -> dict | None:
             report = http.get(f"{base}/report").json()
-            if all(d["status"] in (1, 2) for d in report["data"]) and report["count"] == 20:
-                break
-            time.sleep(0.1)
+            final = report["count"] == 20 and all(d["status"] in (1, 2) for d in report["data"])
+            return report if final else None
+
+        report = wait_until(final_report, 20, "the report shows every message final", interval=0.1)
         statuses = {d["message_id"]: d for d in report["data"]}
         assert set(statuses) == set(ids) and all(d["status"] in (1, 2) for d in statuses.values())
         assert statuses[ids[0]]["fee_num"] == 2  # 108 characters with the signature: two parts
-        final_events = [e for e, _, _ in receiver.events if e["event_type"] in ("sms_success_event", "sms_fail_event")]
-        deadline = time.monotonic() + 20
-        while len(final_events) < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-            final_events = [e for e, _, _ in receiver.events if e["event_type"] in ("sms_success_event", "sms_fail_event")]
+        final_events = receiver.wait_for(("sms_success_event", "sms_fail_event"), 20)
         assert sorted(e["message_id"] for e in final_events) == sorted(ids)
         assert all(verify(secret, header, body) for _, header, body in receiver.events)
         assert events

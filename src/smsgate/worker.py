@@ -108,11 +108,18 @@ class Worker:
 
     # --- bind slots --------------------------------------------------------------------------
 
-    async def _acquire(self) -> list[tuple[SmppChannel, list[str], tuple[str, int]]]:
+    async def _acquire(
+        self, timeout: float | None = None,
+    ) -> list[tuple[SmppChannel, list[str], tuple[str, int]]]:
         """Lease free bind slots of the configured channels up to this worker's share (a new
-        channel per slot), and hand back what is over the share once more workers run."""
+        channel per slot), and hand back what is over the share once more workers run.  With
+        ``timeout``, each store write may take that long at most (TimeoutError)."""
         now, asked_at = _now_ms(), time.monotonic()
-        workers = await self.state.write(self._leases.heartbeat, now, self._bind_lease_ms)
+
+        async def write(fn: Any, *args: Any) -> Any:
+            return await asyncio.wait_for(self.state.write(fn, *args), timeout)
+
+        workers = await write(self._leases.heartbeat, now, self._bind_lease_ms)
         granted: list[tuple[SmppConfig, list[str], int]] = []
         new = []
         for config, prefixes in self._configured:
@@ -120,9 +127,9 @@ class Worker:
             mine = sorted(slot for name, slot in self._slots if name == config.name)
             for slot in mine[share:]:  # over the share: unbind first, then free the slot
                 await self._drop((config.name, slot), reason="rebalanced")
-                await self.state.write(self._leases.release, [(config.name, slot)])
-            slots = await self.state.write(self._leases.acquire, config.name, config.binds,
-                                           now, self._bind_lease_ms, share)
+                await write(self._leases.release, [(config.name, slot)])
+            slots = await write(self._leases.acquire, config.name, config.binds, now,
+                                self._bind_lease_ms, share)
             granted += [(config, prefixes, slot) for slot in slots]
         # channels only once every write went through: a failure half-way leaves none behind
         # unstarted (the slots it did get are this worker's and come back next round)
@@ -166,8 +173,9 @@ class Worker:
                 continue
             for slot in [s for s in self._slots if s not in held]:  # another worker took it
                 await self._drop(slot)
-            try:
-                fresh = await self._acquire()
+            try:  # bounded as the renewal is: a store that hangs now must not keep this loop
+                # from unbinding in time in the rounds to come
+                fresh = await self._acquire(timeout=every)
             except Exception:
                 log.warning("bind_acquire_failed", exc_info=True)
                 continue
@@ -177,12 +185,17 @@ class Worker:
             self.dispatcher.set_elsewhere(self._elsewhere())
 
     async def _drop(self, slot: tuple[str, int], reason: str = "lease lost") -> None:
+        """Unbind a slot's channel.  While this worker's lease still holds (a rebalance, a
+        renewal not confirmed), the parts already sent get their answers first, for as long
+        as the lease allows; a slot another worker has taken is unbound at once."""
         channel = self._slots.pop(slot)
         log.warning("bind_dropped", extra={"slot": list(slot), "reason": reason})
         assert self.dispatcher is not None
         self.dispatcher.remove_channel(channel)
         self.channels.remove(channel)
-        await channel.close()
+        left = self._leases_until - BIND_MARGIN_S - time.monotonic()
+        drain = 0.0 if reason == "lease lost" else max(0.0, min(channel.config.response_timeout, left))
+        await channel.close(drain)
         self._retired.setdefault(channel.name, SessionStats()).add(channel.stats)
 
     def _window_for(self, project_id: str) -> SendWindow:

@@ -7,10 +7,13 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 from smsgate.store.sqlite import SqliteStore
 from tests.conftest import UNSUB
 from tests.live import live_server, smsgate
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 
 def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> None:

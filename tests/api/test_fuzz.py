@@ -21,6 +21,8 @@ from tests.live import LiveServer, free_port, live_server, smsgate
 #: the host (and port) of a generated callback URL
 _URL_HOST = re.compile(r"^(https?://)(\[[^\]]*\]|[^/:?#]*)(:[0-9]*)?")
 
+pytestmark = pytest.mark.slow  # starts smsgate processes
+
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:

@@ -22,6 +22,8 @@ from smsgate.auth.sdk_hmac import sign_request
 from tests.conftest import UNSUB
 from tests.live import LiveServer, live_server, smsgate
 
+pytestmark = pytest.mark.slow  # starts smsgate processes
+
 
 class _Model:
     """The shape of the SDK's generated models: ``openapi_types`` and ``attribute_map``."""

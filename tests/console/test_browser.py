@@ -20,6 +20,8 @@ import pytest
 from tests.conftest import UNSUB
 from tests.live import LiveServer, live_server, smsgate
 
+pytestmark = pytest.mark.slow  # starts smsgate processes
+
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "browser test password"
 STEP_MS = 10_000  # the longest any one step may take (a bound, not an expectation)

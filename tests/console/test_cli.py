@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from smsgate.app import create_app
 from smsgate.config import Settings
 from tests.console.conftest import CSRF
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 
 def operator(*args: str, data_dir: Path, env: dict[str, str] | None = None,

@@ -22,6 +22,7 @@ from smsgate.store.delivery import RECEIPT_GRACE_MS, DeliveryStore
 from smsgate.store.outbox import OutboxStore
 from tests.conftest import UNSUB, World
 from tests.dispatch.fakes import FakeChannel
+from tests.wait import wait_until_async
 
 ALWAYS = SendWindow.parse("00:00-24:00")
 def closed_now(world: World) -> SendWindow:
@@ -255,10 +256,8 @@ async def test_a_receipt_that_never_comes_ends_as_expired_no_receipt(world: Worl
 
 async def finish(d: Dispatcher, run: asyncio.Task, world: World, ids: list[str]) -> None:
     """Until every message is SUBMITTED (30 s at most), then stop the running loop."""
-    deadline = asyncio.get_running_loop().time() + 30
-    while any(state(world, m) != "SUBMITTED" for m in ids):
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.05)
+    await wait_until_async(lambda: all(state(world, m) == "SUBMITTED" for m in ids), 30,
+                           "every message is submitted")
     d.stop()
     await run
 
@@ -267,7 +266,7 @@ class SlowChannel(FakeChannel):
     """Each submit takes a little while, so batches overlap with the store's writes."""
 
     async def submit(self, submit):
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.002)  # a slow peer (not synchronisation)
         return await super().submit(submit)
 
 
@@ -286,8 +285,7 @@ async def test_stopping_gives_back_a_batch_claimed_ahead(world: World) -> None:
     d = dispatcher(world, channel, batch=5)
     ids = [m for i in range(30) for m in queue(world, f"第{i}条{UNSUB}", e164=f"+86139{i:08d}")]
     run = asyncio.create_task(d.run())
-    while not channel.sent:
-        await asyncio.sleep(0.001)
+    await wait_until_async(lambda: channel.sent, 10, "sending starts")
     d.stop()
     await run
     states = {state(world, m) for m in ids}
@@ -310,17 +308,19 @@ class SharedRate:
         return 0.0
 
 
-async def test_a_shared_rate_that_cannot_answer_pauses_sending_and_nothing_goes_twice(world: World) -> None:
+async def test_a_shared_rate_that_cannot_answer_pauses_sending_and_nothing_goes_twice(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
     channel, shared = SlowChannel(), SharedRate()
     d = dispatcher(world, channel, batch=20, rates={"fake": TokenReserve(shared, "channel:fake", 100.0)})
     ids = [m for i in range(60) for m in queue(world, f"第{i}条{UNSUB}", e164=f"+86137{i:08d}")]
     run = asyncio.create_task(d.run())
-    while len(channel.sent) < 10:
-        await asyncio.sleep(0.001)
+    await wait_until_async(lambda: len(channel.sent) >= 10, 10, "sending starts")
     shared.down = True
-    await asyncio.sleep(0.5)  # tokens granted before it went down may still be spent
+    # the step ends once the rate cannot be checked, every send of it over (tokens granted
+    # before it went down may be spent meanwhile)
+    await wait_until_async(lambda: "dispatch_paused" in caplog.messages, 10, "the dispatcher pauses")
     paused_at = len(channel.sent)
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.5)  # not synchronisation: a window in which nothing may be sent
     assert len(channel.sent) == paused_at < 60  # fail closed: nothing sent past the rate
     assert run.done() is False
     shared.down = False
@@ -335,23 +335,25 @@ class GatedChannel(FakeChannel):
     def __init__(self) -> None:
         super().__init__()
         self.gate = asyncio.Event()
+        self.waiting = 0
 
     async def submit(self, submit):
+        self.waiting += 1
         await self.gate.wait()
         return await super().submit(submit)
 
 
-async def test_a_worker_that_finds_its_messages_taken_over_sends_none_of_their_other_parts(world: World) -> None:
+async def test_a_worker_that_finds_its_messages_taken_over_sends_none_of_their_other_parts(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
     channel = GatedChannel()
     d = dispatcher(world, channel, lease_ms=300)  # renewed every 0.1 s
     ids = [m for i in range(5) for m in queue(world, "惠" * 150 + f"{i}{UNSUB}", e164=f"+86136{i:08d}")]
     run = asyncio.create_task(d.run())
-    await asyncio.sleep(0.2)  # claimed, the first part of each waiting on the SMSC
+    await wait_until_async(lambda: channel.waiting == 5, 10, "the first part of each waits on the SMSC")
     world.store.db.execute("UPDATE messages SET owner='other'")  # taken over meanwhile
-    await asyncio.sleep(0.3)  # the next renewal finds out
+    await wait_until_async(lambda: "leases_lost" in caplog.messages, 10, "the next renewal finds out")
     channel.gate.set()
-    await asyncio.sleep(0.2)
-    d.stop()
+    d.stop()  # the batch in hand is finished first
     await run
     assert len(channel.sent) == 5  # the parts already handed over, and no more
     assert {world.store.db.execute("SELECT owner FROM messages WHERE id=?", (m,)).fetchone()[0] for m in ids} == {"other"}

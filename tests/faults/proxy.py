@@ -8,6 +8,7 @@ is small — one thread accepting, two threads per connection copying bytes.
         client = redis.Redis.from_url(proxy.url("redis://127.0.0.1:6379/0"))
         proxy.cut()        # every connection closed at once; new ones closed as accepted
         proxy.stall()      # or: connections stay open but no byte gets through (a hung server)
+        wait_until(lambda: proxy.held, 10)  # some traffic is stuck in the stall now
         proxy.restore()    # traffic flows again (stalled bytes are delivered)
 """
 
@@ -30,6 +31,7 @@ class FaultProxy:
         self._cut = False
         self._flowing = threading.Event()  # cleared while stalled
         self._flowing.set()
+        self.held = 0  # connections and chunks that arrived while stalled (they wait for restore)
         self._stopped = False
         self._thread = threading.Thread(target=self._accept_loop, name="fault-proxy", daemon=True)
         self._thread.start()
@@ -98,6 +100,9 @@ class FaultProxy:
     def _serve(self, client: socket.socket) -> None:
         if not self._track(client):
             return
+        if not self._flowing.is_set():
+            with self._lock:
+                self.held += 1
         self._flowing.wait()  # a connection made while stalled hangs before reaching the server
         try:
             upstream = socket.create_connection(self.target, timeout=5)
@@ -128,6 +133,9 @@ class FaultProxy:
     ) -> None:
         try:
             while data := src.recv(65536):
+                if not self._flowing.is_set():
+                    with self._lock:
+                        self.held += 1
                 self._flowing.wait()
                 dst.sendall(data)
         except OSError:

@@ -13,8 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster import Cluster, wait_until
+from tests.cluster import Cluster
 from tests.faults import FaultProxy
+from tests.wait import wait_until
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 FINAL = {"DELIVERED", "FAILED", "EXPIRED"}
 FAST_LEASES = {"SMSGATE_LEASE_MS": "3000", "SMSGATE_BIND_LEASE_MS": "3000"}
@@ -55,14 +58,14 @@ class Clients:
                     r = self.cluster.post(http, self.url, self.cluster.batch(first, 200))
                 except httpx.TransportError:
                     self.codes.append("transport")
-                    time.sleep(0.1)
+                    time.sleep(0.1)  # a client's pause before it tries again (not synchronisation)
                     continue
                 if r.status_code == 200:
                     self.acknowledged += [x["message_id"] for x in r.json()["result"] if "message_id" in x]
                     self.codes.append("200")
                 else:
                     self.codes.append(r.json().get("code", str(r.status_code)))
-                    time.sleep(0.1)
+                    time.sleep(0.1)  # likewise
 
     def stop(self) -> None:
         self._stop.set()
@@ -139,8 +142,13 @@ def test_an_smsc_that_drops_throttles_and_stalls_gets_everything_once_it_behaves
             for b in range(4):
                 assert cluster.post(http, url, cluster.batch(b * 1000, 999)).status_code == 200
         wait_until(lambda: cluster.states()["DELIVERED"] > 500, 60, "delivery starts")
-        proxy.stall()  # the SMSC never answers ...
-        time.sleep(3)
+        def timed_out() -> set[str]:
+            return {r[0] for r in cluster.query(
+                "SELECT id FROM messages WHERE status_desc='no submit_sm_resp in time'")}
+
+        before = timed_out()
+        proxy.stall()  # the SMSC never answers, until submits have timed out ...
+        wait_until(lambda: timed_out() - before, 30, "submits time out")
         proxy.restore()  # ... and then behaves again
         counts = cluster.wait_settled(120)
     assert sum(counts.values()) == 4 * 999 and set(counts) <= FINAL
@@ -189,6 +197,7 @@ def test_redis_down_fails_closed_on_caps_and_channel_rates_and_then_all_goes_onc
         cluster = cluster_factory(redis_proxy=proxy, channel_extra="cluster_tps = 400\n")
         url = cluster.start_api()
         cluster.start_worker(), cluster.start_worker()
+        cluster.wait_binds_shared()  # both send
         with httpx.Client(timeout=30) as http:
             for b in range(4):
                 assert cluster.post(http, url, cluster.batch(b * 1000, 999)).status_code == 200
@@ -196,9 +205,11 @@ def test_redis_down_fails_closed_on_caps_and_channel_rates_and_then_all_goes_onc
             proxy.stall()  # Redis hangs: every call runs into its timeout
             r = cluster.post(http, url, cluster.batch(9000, 10))
             assert (r.status_code, r.json()["code"]) == (503, "SMN.0018")
-            time.sleep(1.5)  # tokens granted before the stall may still be spent
+            # each worker's step ends once the rate cannot be checked, all its sends over
+            wait_until(lambda: all("dispatch_paused" in cluster.log_of(w) for w in cluster.workers), 30,
+                       "both workers pause")
             paused = sum(cluster.submits().values())
-            time.sleep(2)
+            time.sleep(2)  # not synchronisation: a window in which nothing may be sent
             assert sum(cluster.submits().values()) == paused < 4 * 999  # nothing past the rate
             proxy.restore()
             assert cluster.post(http, url, cluster.batch(9000, 10)).status_code == 200
@@ -219,7 +230,7 @@ def test_a_worker_whose_store_hangs_unbinds_before_another_takes_its_slot(cluste
         assert cluster.smpp_sessions() == 1
         proxy.stall()
         most, deadline = 0, time.monotonic() + 12  # four bind leases
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # not synchronisation: binds sampled over the window
             most = max(most, cluster.smpp_sessions())
             time.sleep(0.05)
         [(owner,)] = cluster.query("SELECT owner FROM bind_leases WHERE channel='sim'")
@@ -229,7 +240,10 @@ def test_a_worker_whose_store_hangs_unbinds_before_another_takes_its_slot(cluste
 
 
 def test_sigterm_stops_a_worker_promptly_and_hands_its_binds_over(cluster_factory) -> None:
-    cluster = cluster_factory(env_extra=FAST_LEASES, binds=1, sim_args=("--latency-ms", "2"))
+    # the bind is handed over because it is released, not because its lease ends: the default
+    # bind lease (renewals may take 3 s) keeps a loaded machine from dropping it mid-send
+    cluster = cluster_factory(env_extra={"SMSGATE_LEASE_MS": "3000"}, binds=1,
+                              sim_args=("--latency-ms", "2"))
     url = cluster.start_api()
     first = cluster.start_worker()
     wait_until(lambda: cluster.query("SELECT owner FROM bind_leases WHERE channel='sim'"), 30, "a worker binds")

@@ -11,9 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster import Cluster, wait_until
+from tests.cluster import Cluster
 from tests.faults import FaultProxy
 from tests.scale.test_faults import FAST_LEASES, FINAL, Clients, stored_states
+from tests.wait import wait_until
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 STOP = {"SMSGATE_STOP_TIMEOUT": "6"}  # the batch in hand gets a third of it: 2 s
 
@@ -90,8 +93,8 @@ def test_an_api_whose_store_hangs_still_stops_within_the_timeout(cluster: Cluste
         url = cluster.start_api()
         clients = Clients(cluster, url)
         wait_until(lambda: len(clients.acknowledged) >= 200, 60, "traffic flows")
-        proxy.stall()  # requests now hang in the store, the event loop with them
-        time.sleep(0.5)
+        proxy.stall()
+        wait_until(lambda: proxy.held, 10, "requests hang in the store")  # the event loop with them
         code, took = stop(cluster.apis[0][0], 6)
         clients.stop()
     assert took < 6 + 1 and code in (0, 70)

@@ -6,10 +6,14 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.cluster import Cluster, wait_until
+from tests.cluster import Cluster
 from tests.live import free_port
+from tests.wait import wait_until
+
+pytestmark = pytest.mark.slow  # starts smsgate processes
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:

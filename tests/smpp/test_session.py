@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from smsgate.dispatch.channel import ChannelError, Inbound, Submit
+from smsgate.dispatch.channel import ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.logs import JsonFormatter
 from smsgate.domain.carrier_ids import reading
 from smsgate.smpp.pdu import CommandId, Status
@@ -22,6 +22,7 @@ from smsgate.smpp.session import SmppChannel, SmppConfig
 from tests.peers.misbehaving import (DroppingSmsc, GarbageSmsc, HoldingSmsc, LazyEnquireSmsc,
                                      NackingSmsc, RefusingBindSmsc, SilentSmsc, ThrottlingSmsc)
 from tests.peers.smsc import Smsc
+from tests.wait import wait_until_async
 
 HANDSET = "8613800138000"
 
@@ -518,6 +519,25 @@ async def test_logs_hold_no_numbers_and_no_text(peers, connect, caplog):
     assert HANDSET not in lines and "secret" not in lines
 
 
+async def test_a_draining_close_gets_the_answers_of_the_parts_already_sent(peers, connect):
+    """A bind given up while its lease holds (a rebalance, an unconfirmed renewal): the parts
+    already sent get their answers before the unbind (they would be sent again otherwise),
+    and a part not yet sent is refused as ChannelStopping, to go back to the queue."""
+    smsc = await peers(HoldingSmsc())
+    channel = await connect(smsc)
+    sent = [asyncio.create_task(channel.submit(part(f"86138000000{i:02d}"))) for i in range(3)]
+    await smsc.until(lambda: smsc.outstanding == 3)  # all three sent, their answers held back
+    closing = asyncio.create_task(channel.close(drain=3))
+    await asyncio.sleep(0)  # one turn of the loop: the close begins
+    with pytest.raises(ChannelStopping):
+        await channel.submit(part("8613800000099"))
+    smsc.release()
+    ids = await asyncio.wait_for(asyncio.gather(*sent), 3)
+    assert len(set(ids)) == 3
+    await asyncio.wait_for(closing, 3)
+    assert not channel.up
+
+
 async def test_a_receipt_is_acknowledged_only_once_the_handler_has_stored_it(peers, connect):
     smsc = await peers(Smsc())
     channel = await connect(smsc)
@@ -530,8 +550,8 @@ async def test_a_receipt_is_acknowledged_only_once_the_handler_has_stored_it(pee
     channel.on_inbound(handler)
     first = asyncio.create_task(smsc.receipt("00A1B2C3", "DELIVRD"))
     second = asyncio.create_task(smsc.receipt("00A1B2C4", "DELIVRD"))
-    while len(stored) < 2:  # reading went on although the first is not answered yet
-        await asyncio.sleep(0.01)
+    # reading went on although the first is not answered yet
+    await wait_until_async(lambda: len(stored) == 2, 5, "both receipts reach the handler")
     assert not first.done() and not second.done()  # a crash now: the SMSC still owes them
     stored[0].set_result(None)
     stored[1].set_exception(RuntimeError("the store is down"))

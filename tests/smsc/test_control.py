@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from typer.testing import CliRunner
 
 from smsgate.smpp.parts import decode_text
@@ -55,6 +56,7 @@ def test_cli_mo_without_a_simulator_fails_cleanly():
     assert result.exit_code == 2
 
 
+@pytest.mark.slow  # starts an smsgate process
 async def test_standalone_run_stops_on_sigterm_and_keeps_the_record(tmp_path):
     import re
     import signal

@@ -15,7 +15,7 @@ from smsgate.domain.records import NewMessage, SignStatus, SignType, new_message
 from smsgate.store import postgres, sqlite
 from smsgate.store.core import Store
 from smsgate.store.db import PgDb, SqliteDb
-from smsgate.store.delivery import DeliveryStore, Receipt
+from smsgate.store.delivery import DeliveryStore, PartSubmitted, Receipt
 from smsgate.store.migrations import MIGRATIONS
 from tests.store.conftest import Opener
 
@@ -218,6 +218,30 @@ def test_a_lease_is_renewed_only_by_its_owner_and_taken_over_once_it_lapses(stor
     assert delivery.renew("a", [c.id], now + 9_000) == set()  # a may not take it back
     # b's step failed half-way (the store was down): b takes its own back at once
     assert [m.id for m in delivery.claim(now + 2_002, 10, 60_000, owner="b")] == [c.id]
+
+
+def test_the_claim_ahead_never_takes_the_batch_in_hand_and_a_stopping_worker_gives_all_back(
+        store: Store) -> None:
+    pid = store.create_project("p", True, ["promotion"]).id
+    sid = store.create_sign(pid, "签名", SignType.PROMOTIONAL).id
+    mine, theirs, sent = [candidate(f"+861380000000{i}", sid) for i in range(3)]
+    store.commit_batch(pid, "req", "2026-11-25", 10, [mine, theirs, sent])
+    delivery = DeliveryStore(store.db)
+    now = now_ms()
+    assert {m.id for m in delivery.claim(now, 2, 1_000, owner="a")} == {mine.id, theirs.id}
+    delivery.claim(now, 10, 1_000, owner="b")  # b holds the third
+    store.db.execute("UPDATE messages SET owner='b' WHERE id=?", (theirs.id,))
+    later = now + 1_001  # every lease has lapsed
+    # a's claim beside its batch in hand takes b's lapsed messages, never its own
+    ahead = delivery.claim(later, 10, 60_000, owner="a", reclaim_own=False)
+    assert {m.id for m in ahead} == {theirs.id, sent.id}
+    delivery.record_parts([PartSubmitted(sent.id, 1, 1, "sim", "A1", later)])
+    # a stops: all it holds is queued again, due now; what it finished stays as it is
+    assert delivery.give_back("a", later) == 2
+    assert dict(store.db.execute("SELECT id, state FROM messages").fetchall()) == {
+        mine.id: "QUEUED", theirs.id: "QUEUED", sent.id: "SUBMITTED"}
+    assert {m.id for m in delivery.claim(later, 10, 60_000, owner="c")} == {mine.id, theirs.id}
+    assert delivery.give_back("a", later) == 0
 
 
 def test_a_worker_whose_lease_lapsed_cannot_undo_what_the_next_owner_did(store: Store) -> None:

@@ -54,13 +54,14 @@ def now_ms() -> int:
 
 
 async def _settled(task: asyncio.Task[list[Claimed]] | None) -> list[Claimed] | None:
-    """What a claim running ahead got, once it is done (None if it failed or there was none)."""
+    """What a claim running ahead got, once it is done (None if it failed, was cancelled
+    with the loop, or there was none)."""
     if task is None:
         return None
-    try:
-        return await task
-    except Exception:
+    await asyncio.wait([task])
+    if task.cancelled() or task.exception() is not None:
         return None
+    return task.result()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,10 @@ class Dispatcher:
         self._inbound: list[Inbound] = []
         self._submitted: list[PartSubmitted] = []
         self._stopping = asyncio.Event()
-        self._in_hand: set[str] = set()  # claimed by this dispatcher, not yet released
+        # claimed by this dispatcher and not yet released, by id: the claim that holds it (a
+        # message retried in the batch in hand may be claimed again by the batch ahead, which
+        # then holds it, while the batch in hand is still finishing)
+        self._in_hand: dict[str, Claimed] = {}
         self._given_back: list[str] = []  # not sent because the channel is stopping
         self._stored: asyncio.Future[None] | None = None  # resolves when _inbound is written
         self.delivery_latency = Latency()  # accepted -> final, for the messages settled here
@@ -129,7 +133,10 @@ class Dispatcher:
 
         Pipelined: while one batch is being submitted, the store writes the previous batch's
         answers and claims the next, so the binds do not sit idle through the writes (they
-        took ~45% of a step: 160 ms sending, 45 ms claiming, 85 ms writing, per 500)."""
+        took ~45% of a step: 160 ms sending, 45 ms claiming, 85 ms writing, per 500).
+
+        On the way out every answer is recorded, then every claim this dispatcher still holds
+        goes back to the queue (unless the store failed: then their leases run out)."""
         settle = asyncio.create_task(self._settle_forever())
         renew = asyncio.create_task(self._renew_forever())
         ahead: asyncio.Task[list[Claimed]] | None = None
@@ -158,9 +165,17 @@ class Dispatcher:
         finally:
             settle.cancel()
             renew.cancel()
+            # the settle loop may be writing answered parts it took: they are back in
+            # _submitted once it has ended, and the last flush writes them (again, if its
+            # write had gone through: recording a part twice changes nothing)
+            await asyncio.wait([settle, renew])
             await self._release(await _settled(ahead))
-            with contextlib.suppress(Exception):  # unwritten parts: their lease protects them
+            try:
                 await self.flush()
+            except Exception:  # parts answered but not stored: their lease protects them
+                log.warning("dispatch_final_flush_failed", exc_info=True)
+            else:
+                await self._give_back()
 
     async def _flush_and_claim(self) -> list[Claimed]:
         """Beside the batch in hand: write what is waiting, then claim the next batch (not
@@ -173,12 +188,32 @@ class Dispatcher:
     async def _release(self, claimed: list[Claimed] | None) -> None:
         """Messages claimed ahead that will not be sent by this worker: queued again now."""
         if claimed:
-            self._in_hand.difference_update(m.id for m in claimed)
+            self._let_go(claimed)
             with contextlib.suppress(Exception):  # else their lease runs out
                 await self._write(self._delivery.hold, [m.id for m in claimed], now_ms(), self.owner)
 
+    def _let_go(self, claimed: list[Claimed]) -> None:
+        """This claim of each message is over (a later claim of it stays in hand)."""
+        for m in claimed:
+            if self._in_hand.get(m.id) is m:
+                del self._in_hand[m.id]
+
+    async def _give_back(self) -> None:
+        """(Stopping, every answer recorded.)  Whatever this dispatcher still holds in the
+        store goes back to the queue now, for another worker, instead of waiting out its
+        lease: a step that failed before the stop, a message no batch finished."""
+        try:
+            given = await self._write(self._delivery.give_back, self.owner, now_ms())
+        except Exception:  # their lease runs out instead
+            log.warning("dispatch_give_back_failed", exc_info=True)
+            return
+        self._in_hand.clear()
+        if given:
+            log.info("claims_given_back", extra={"messages": given})
+
     def stop(self) -> None:
-        """Take no new batch; :meth:`run` returns once the one in hand is submitted."""
+        """Take no new batch; :meth:`run` returns once the one in hand is submitted, its
+        answers recorded and what it still holds given back."""
         self._stopping.set()
 
     async def _settle_forever(self) -> None:
@@ -255,16 +290,16 @@ class Dispatcher:
         while True:
             await asyncio.sleep(every)
             if self._in_hand:
-                asked = sorted(self._in_hand)
+                asked = dict(self._in_hand)
                 try:
-                    held = await self._write(self._delivery.renew, self.owner, asked,
+                    held = await self._write(self._delivery.renew, self.owner, sorted(asked),
                                              now_ms() + self.settings.lease_ms)
                 except Exception:  # the store is down: the next round tries again
                     log.warning("lease_renewal_failed", exc_info=True)
                     continue
-                lost = set(asked) - held
+                lost = [m for i, m in asked.items() if i not in held]
                 if lost:  # taken over while this worker was held up: it sends none of them
-                    self._in_hand.difference_update(lost)
+                    self._let_go(lost)
                     log.warning("leases_lost", extra={"messages": len(lost)})
 
     async def step(self, now: int | None = None) -> int:
@@ -284,7 +319,7 @@ class Dispatcher:
             await self.flush()  # worker takes back its own unfinished messages
         claimed = await self._write(self._delivery.claim, now, self.settings.batch,
                                     self.settings.lease_ms, self.owner, reclaim_own)
-        self._in_hand.update(m.id for m in claimed)  # renewed from now on, in hand or ahead
+        self._in_hand.update((m.id, m) for m in claimed)  # renewed from now on, in hand or ahead
         return claimed
 
     async def _dispatch(self, claimed: list[Claimed], now: int) -> None:
@@ -302,7 +337,7 @@ class Dispatcher:
                 await self.flush()
                 await self._write(self._delivery.hold, given_back, now_ms(), self.owner)
         finally:
-            self._in_hand.difference_update(m.id for m in claimed)
+            self._let_go(claimed)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Run steps until nothing is due (tests and one-shot workers wait on this)."""
@@ -353,7 +388,7 @@ class Dispatcher:
             for part in parts:
                 if part.index in m.done_parts:
                     continue
-                if m.id not in self._in_hand:  # its lease lapsed and another worker has it
+                if self._in_hand.get(m.id) is not m:  # its lease lapsed and another worker has it
                     return
                 rate = self._rates.get(channel.name)
                 if rate is not None:

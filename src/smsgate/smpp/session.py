@@ -479,8 +479,14 @@ class SmppChannel:
         """Wait until every bind of the channel is up; raises TimeoutError."""
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self._bound.values())), timeout)
 
-    async def close(self) -> None:
-        """Stop reconnecting, unbind every link, fail outstanding submits as transient."""
+    async def close(self, drain: float = 0.0) -> None:
+        """Stop reconnecting, unbind every link, fail outstanding submits as transient.  With
+        ``drain``, first take no new submit (:class:`ChannelStopping`) and wait up to that many
+        seconds for the answers of the parts already sent: an SMSC may answer the unbind before
+        them, and a part whose answer is lost is sent again."""
+        if drain > 0:
+            self.stop_submitting()
+            await self._drained(drain)
         self._closing.set()
         links = list(self._links.values())
         await asyncio.gather(*(link.unbind() for link in links))
@@ -536,6 +542,8 @@ class SmppChannel:
             raise
 
     async def _submit(self, submit: Submit) -> str:
+        if self._stopping:  # no wait for a window slot: nothing more is sent on this channel
+            raise ChannelStopping()
         if not self.up:
             raise ChannelError("not bound", transient=True)
         fields = self._submit_fields(submit)
@@ -546,6 +554,21 @@ class SmppChannel:
                 raise ChannelStopping()
             resp = await self._exchange(fields)
         return self._outcome(resp)
+
+    async def _drained(self, timeout: float) -> None:
+        """Wait (bounded) until no submit holds a window slot: every part sent is answered."""
+        taken = 0
+        try:
+            async with asyncio.timeout(timeout):
+                for _ in range(self.config.window):
+                    await self._window.acquire()
+                    taken += 1
+        except TimeoutError:
+            log.info("smpp_close_undrained",
+                     extra={"channel": self.name, "outstanding": self.stats.window_in_use})
+        finally:
+            for _ in range(taken):
+                self._window.release()
 
     def stop_submitting(self) -> None:
         """Submits not yet sent raise :class:`ChannelStopping` from now on; those sent still

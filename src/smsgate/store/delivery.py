@@ -194,8 +194,10 @@ class DeliveryStore:
         """Take up to ``limit`` due messages for ``owner``: QUEUED ones whose time has come,
         SENDING ones whose owner's lease ran out (it died), and, with ``reclaim_own``,
         ``owner``'s own SENDING ones (a step that failed half-way, the store being down: the
-        caller asks for them only with nothing in hand).  On PostgreSQL, rows another worker is claiming at the same moment
-        are skipped, never taken twice."""
+        caller asks for them only with nothing in hand).  Without ``reclaim_own`` none of
+        ``owner``'s own are taken, not even past their lease: they are the batch in hand,
+        which is still being sent.  On PostgreSQL, rows another worker is claiming at the same
+        moment are skipped, never taken twice."""
         with _transaction(self.db):
             if self.db.dialect == POSTGRESQL:
                 rows = self._claim_skip_locked(now, limit, lease_ms, owner, reclaim_own)
@@ -203,8 +205,8 @@ class DeliveryStore:
                 rows = self.db.execute(
                     f"SELECT {_CLAIMED} FROM messages WHERE state='QUEUED' AND next_attempt_at<=?"
                     f" UNION ALL SELECT {_CLAIMED} FROM messages WHERE state='SENDING'"
-                    " AND (lease_until<? OR owner=?) LIMIT ?",
-                    (now, now, owner if reclaim_own else None, limit),
+                    " AND (owner=? OR (lease_until<? AND owner IS NOT ?)) LIMIT ?",
+                    (now, owner if reclaim_own else None, now, owner, limit),
                 ).fetchall()
                 self.db.executemany(
                     "UPDATE messages SET state='SENDING', lease_until=?, owner=? WHERE id=?",
@@ -219,7 +221,8 @@ class DeliveryStore:
                            reclaim_own: bool) -> list[tuple]:
         rows: list[tuple] = []
         mine = owner if reclaim_own else None  # owner=NULL matches nothing
-        for due, params in (("state='SENDING' AND (lease_until<? OR owner=?)", (now, mine)),
+        lapsed = "state='SENDING' AND (owner=? OR (lease_until<? AND owner IS DISTINCT FROM ?))"
+        for due, params in ((lapsed, (mine, now, owner)),
                             ("state='QUEUED' AND next_attempt_at<=?", (now,))):
             if len(rows) >= limit:
                 break
@@ -273,6 +276,18 @@ class DeliveryStore:
                 f" WHERE id=? AND {held}",
                 [(until, i, *params) for i in ids],
             )
+
+    def give_back(self, owner: str, at: int) -> int:
+        """Every message ``owner`` still holds back to QUEUED, due at ``at``, not an attempt:
+        what a stopping worker did not finish goes to another worker now, not once its lease
+        has run out.  Only for a worker that sends nothing more and has recorded every answer
+        it got.  Returns how many."""
+        with _transaction(self.db):
+            return self.db.execute(
+                "UPDATE messages SET state='QUEUED', next_attempt_at=?, lease_until=NULL, owner=NULL"
+                " WHERE state='SENDING' AND owner=?",
+                (at, owner),
+            ).rowcount
 
     def retry(self, message_id: str, at: int, reason: str, owner: str | None = None) -> None:
         held, params = _held(owner)

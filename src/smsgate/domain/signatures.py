@@ -64,7 +64,7 @@ def signed_text(name: str, body: str, mainland: bool) -> str:
     require it), and for one abroad ``[name] body`` when the name is GSM-7 (so an English text
     stays GSM-7; a name that is not, ``【阿克米】``, keeps ``【】`` and the text UCS-2)."""
     if mainland or not is_gsm7(name):
-        return f"【{name}】{body}"
+        return with_prefix(name, body)
     return f"[{name}] {body}"
 
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from smsgate.callbacks.events import reply_event, status_event
 from smsgate.dispatch.channel import Channel, ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.dispatch.router import Router
-from smsgate.domain import phone
+from smsgate.domain import phone, replies, zones
 from smsgate.domain.errors import EndpointInvalid, ServiceUnavailable
 from smsgate.domain.window import SendWindow
 from smsgate.latency import Latency
@@ -36,7 +36,6 @@ from smsgate.store.db import transaction
 log = logging.getLogger("smsgate.dispatch")
 
 Write = Callable[..., Awaitable[Any]]
-OPT_OUT_WORDS = frozenset({"r", "t", "td", "n", "stop", "退订"})
 STORE_RETRY_S = 1.0  # pause after a failed write before trying again
 HAND_OVER_MS = 1_000  # a message this worker cannot route waits this long for another's
 
@@ -353,14 +352,16 @@ class Dispatcher:
         local = datetime.fromtimestamp(now / 1000, self._zone)
         held: dict[int, list[str]] = {}
         sendable: list[Claimed] = []
-        opening: dict[str, datetime] = {}  # per project, once per batch
+        # the window applies in the recipient's zones: once per project and zones, per batch
+        opening: dict[tuple[str, tuple[ZoneInfo, ...]], datetime] = {}
         for m in claimed:
             if now - m.accepted_at > self.settings.validity_ms:
                 await self._finish(m.id, EXPIRED, "EXPIRED", now)
                 continue
-            if m.project_id not in opening:
-                opening[m.project_id] = self._window_for(m.project_id).next_open(local)
-            opens = opening[m.project_id]
+            key = (m.project_id, zones.zones_for(m.e164, self._zone))
+            if key not in opening:
+                opening[key] = self._window_for(m.project_id).opens(local, key[1])
+            opens = opening[key]
             if opens > local:
                 held.setdefault(int(opens.timestamp() * 1000), []).append(m.id)
             else:
@@ -479,5 +480,5 @@ class Dispatcher:
         project_id, sign_id, nation_code = origin
         body = reply_event(sign_id, nation_code, e164, mo.text, at)
         self._outbox.enqueue([(project_id, "sms_reply_event", body, None)], at)
-        if mo.text.strip().casefold() in OPT_OUT_WORDS:
+        if replies.is_opt_out(mo.text):
             self._delivery.opt_out(project_id, sign_id, e164, at)

@@ -138,12 +138,12 @@ def test_an_smsc_that_drops_throttles_and_stalls_gets_everything_once_it_behaves
         cluster.write_channels(proxy.port)
         url = cluster.start_api()
         cluster.start_worker()
-        # Stalled submits, not stalled receipts: the last two batches are posted during the
-        # stall, so there is always something to submit into it (on a busy machine the worker
-        # may have submitted all of the first ones before the stall, and then no submit would
-        # ever wait on it).  A stall that catches the link reconnecting after a cut leaves
-        # it unbound instead; either way the worker must give those messages back for later.
-        stalled = ("no submit_sm_resp in time", "not bound")
+        # The stall often begins just as the simulator cuts the link (after 700 submits, about
+        # when 500 are delivered): the rebind then hangs in it and messages wait for a channel
+        # instead of timing out in a submit.  Either is the worker coping; what the test needs
+        # is that the stall bit, and that everything goes once afterwards.  The last two
+        # batches are posted during the stall, so there is always work to meet it.
+        stalled = ("no submit_sm_resp in time", "not bound", "no channel is up for this number")
 
         def failed_in_stall() -> set[str]:
             return {r[0] for r in cluster.query(

@@ -1,5 +1,6 @@
 """The ASGI application: the public API's routes and the console, middleware, error handlers,
-and the lifespan that runs the worker beside them (``smsgate serve``) or not (``smsgate api``).
+and the lifespan that may run the worker beside them in the same process (``deliver``: tests
+and embedders; ``smsgate serve`` runs the worker in a process of its own, ``cli.supervise``).
 
 The composition root: it imports the API, the console and the worker, which do not import it.
 """
@@ -50,7 +51,8 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = AppState(settings, request_metrics)
         app.state.smsgate = state
-        worker = Worker(state) if settings.deliver else None
+        worker = (Worker(state, state.secrets, state.metrics, guard=state.callback_guard, rate=state.rate)
+                  if settings.deliver else None)
         if worker is not None:
             await worker.start()
         app.state.worker = worker

@@ -164,12 +164,20 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40, help="999-message batches per run")
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="API processes (smsgate api --workers)")
+    parser.add_argument("--profile", metavar="FILE", help="sample the server with py-spy (collapsed stacks)")
     args = parser.parse_args()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         project_id, ak, sk, sign_id = set_up(data_dir)
         proc, url = start_server(data_dir, args.workers)
+        profiler = None
+        if args.profile:  # pip install py-spy, in the same environment
+            spy = Path(sys.executable).parent / "py-spy"
+            profiler = subprocess.Popen(
+                [str(spy) if spy.exists() else "py-spy", "record", "--pid", str(proc.pid), "--subprocesses",
+                 "--format", "raw", "--rate", "200", "--nonblocking", "-o", args.profile],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             rates, all_latencies = [], []
             for n in range(args.runs):
@@ -186,6 +194,9 @@ def main() -> None:
             print(f"server peak memory (VmHWM): {peak_rss_mib(proc.pid):.0f} MiB")
             print(f"CPU seconds: server {cpu_seconds(proc.pid):.1f}, benchmark client {time.process_time():.1f}")
         finally:
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(timeout=60)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,17 +32,7 @@ from smsgate.console.routes import mount as console
 from smsgate.domain.errors import SmsgateError
 from smsgate.metrics import Metrics, RequestMetrics
 from smsgate.store.db import driver_errors
-from smsgate.worker import Worker
-
-
-def _tune_gc() -> None:
-    """Keep the start-up heap (lexicon tables, automata, modules) out of every collection, and
-    collect the young generation less often: a 999-item batch allocates tens of thousands of
-    short-lived objects, which with the default threshold (700) meant dozens of collections
-    per request."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
+from smsgate.worker import Worker, tune_gc
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -56,7 +45,7 @@ def create_app(settings: Settings) -> Starlette:
         if worker is not None:
             await worker.start()
         app.state.worker = worker
-        _tune_gc()
+        tune_gc()
         checkpoints = asyncio.create_task(state.checkpoint_forever())
         try:
             yield

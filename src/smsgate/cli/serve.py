@@ -44,7 +44,6 @@ def _listen(host: str, port: int, flag: str = "--port") -> socket.socket:
         raise CliError(f"{flag} {port}: {exc.strerror or exc} ({host})") from None
 
 
-
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
@@ -104,7 +103,6 @@ def worker(
     callbacks.  Run as many as wanted against one PostgreSQL; SIGTERM stops one cleanly."""
     import asyncio
     import functools
-    import socket
 
     from smsgate import logs
     from smsgate import worker as worker_module

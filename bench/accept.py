@@ -4,7 +4,7 @@ Starts ``smsgate api`` (the HTTP side alone) on a fresh data directory, signs ev
 does, and prints accepted messages/second (each run and the median), request latency
 percentiles and the server's peak memory.  Not a test: it asserts nothing but prints figures.
 
-    .venv/bin/python bench/accept.py [--runs 5] [--batches 40] [--clients 3]
+    .venv/bin/python bench/accept.py [--runs 5] [--batches 40] [--clients 3] [--workers 1]
 """
 
 from __future__ import annotations
@@ -74,13 +74,14 @@ def set_up(data_dir: Path) -> tuple[str, str, str, str]:
     return project.id, ak, sk, sign.id
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         # `api`: the accept path alone; `serve` would also deliver what it accepts on the same core
-        [sys.executable, "-m", "smsgate", "api", "--port", str(port), "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "smsgate", "api", "--port", str(port), "--data-dir", str(data_dir),
+         "--workers", str(workers)],
         stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -93,16 +94,39 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("server did not start")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``smsgate serve`` and ``api --workers N`` run several)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        for task in Path(f"/proc/{pids[i]}/task").glob("*/children"):
+            try:
+                pids += [int(c) for c in task.read_text().split()]
+            except FileNotFoundError:
+                pass
+        i += 1
+    return pids
+
+
 def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The peak resident memory of ``pid`` and its descendants, summed."""
+    total = 0.0
+    for p in process_tree(pid):
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of ``pid`` and its living descendants."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 async def run(url: str | list[str], project_id: str, ak: str, sk: str, bodies: list[bytes],
@@ -139,12 +163,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batches", type=int, default=40, help="999-message batches per run")
     parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="API processes (smsgate api --workers)")
+    parser.add_argument("--profile", metavar="FILE", help="sample the server with py-spy (collapsed stacks)")
     args = parser.parse_args()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         project_id, ak, sk, sign_id = set_up(data_dir)
-        proc, url = start_server(data_dir)
+        proc, url = start_server(data_dir, args.workers)
+        profiler = None
+        if args.profile:  # pip install py-spy, in the same environment
+            spy = Path(sys.executable).parent / "py-spy"
+            profiler = subprocess.Popen(
+                [str(spy) if spy.exists() else "py-spy", "record", "--pid", str(proc.pid), "--subprocesses",
+                 "--format", "raw", "--rate", "200", "--nonblocking", "-o", args.profile],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             rates, all_latencies = [], []
             for n in range(args.runs):
@@ -161,6 +194,9 @@ def main() -> None:
             print(f"server peak memory (VmHWM): {peak_rss_mib(proc.pid):.0f} MiB")
             print(f"CPU seconds: server {cpu_seconds(proc.pid):.1f}, benchmark client {time.process_time():.1f}")
         finally:
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(timeout=60)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
 

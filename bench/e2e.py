@@ -40,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from accept import batch_body, cpu_seconds, peak_rss_mib, set_up  # noqa: E402
+from accept import batch_body, cpu_seconds, peak_rss_mib, process_tree, set_up  # noqa: E402
 
 from smsgate.auth.sdk_hmac import sign_request  # noqa: E402
 from smsgate.auth.secrets import SecretBox  # noqa: E402
@@ -128,9 +128,16 @@ class Procs:
     receiver: subprocess.Popen | None = None
     profiler: subprocess.Popen | None = None
 
-    def named(self) -> dict[str, subprocess.Popen]:
+    def named(self) -> dict[str, int]:
+        """Pids by name; ``smsgate serve``'s processes each by its role ("server api",
+        "server worker"; "server" is all of them, the supervisor included)."""
         found = {"server": self.server, "simulator": self.sim, "receiver": self.receiver}
-        return {name: p for name, p in found.items() if p is not None}
+        pids = {name: p.pid for name, p in found.items() if p is not None}
+        for pid in process_tree(self.server.pid)[1:]:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"smsgate" in argv:
+                pids[f"server {argv[argv.index(b'smsgate') + 1].decode()}"] = pid
+        return pids
 
     def stop(self) -> None:
         for proc in (self.server, self.sim, self.receiver):
@@ -203,9 +210,10 @@ def one_run(args: argparse.Namespace, run: int) -> Result:
                 wait_port(hook_port)
             if args.profile:
                 procs.profiler = subprocess.Popen(
-                    [py_spy(), "record", "--pid", str(server.pid), "--format", "raw", "--rate", "50",
+                    [py_spy(), "record", "--pid", str(server.pid), "--subprocesses", "--format", "raw", "--rate", "50",
                      "--nonblocking", "-o", args.profile], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            cpu_before = {name: cpu_seconds(p.pid) for name, p in procs.named().items()}
+            named = procs.named()
+            cpu_before = {name: cpu_seconds(pid) for name, pid in named.items()}
             own_before = time.process_time()
             bodies = bodies_for(rng, sign_id, args.messages, max_chars)
             started = time.time()
@@ -215,7 +223,7 @@ def one_run(args: argparse.Namespace, run: int) -> Result:
                 finished = wait_callbacks(hook, len(accepted), args.timeout)
             else:
                 finished = wait_final(db_path, args.timeout)
-            cpu = {name: (cpu_seconds(p.pid) - cpu_before[name]) for name, p in procs.named().items()}
+            cpu = {name: (cpu_seconds(pid) - cpu_before[name]) for name, pid in named.items()}
             cpu["bench client"] = time.process_time() - own_before
             if procs.profiler is not None:
                 procs.profiler.send_signal(signal.SIGINT)
@@ -321,7 +329,7 @@ def details(result: Result, args: argparse.Namespace, db_path: Path, procs: Proc
     lines = log.read_text(errors="replace").splitlines()
     events = Counter(json.loads(line).get("event", "?") for line in lines if line.startswith("{"))
     print(f"  server log: {len(lines)} lines, most common {events.most_common(3)}")
-    print("  peak memory MiB: " + ", ".join(f"{n} {peak_rss_mib(p.pid):.0f}" for n, p in procs.named().items()))
+    print("  peak memory MiB: " + ", ".join(f"{n} {peak_rss_mib(pid):.0f}" for n, pid in procs.named().items()))
     print("  CPU µs per message: " + ", ".join(f"{n} {us:,.0f}" for n, us in result.cpu_us.items()))
     print(f"  end to end: {result.rate:,.0f} msg/s ({result.total_s:.1f} s from the first post to the last"
           f" {'callback' if args.callbacks != 'none' else 'final state'})")

@@ -8,10 +8,12 @@ import asyncio
 import time
 from pathlib import Path
 
-from smsgate.api.state import AppState
+from smsgate.auth.secrets import box_for_store
 from smsgate.config import Settings
+from smsgate.metrics import Metrics
 from smsgate.smsc.config import SimConfig
 from smsgate.smsc.simulator import Simulator
+from smsgate.store.gate import StoreGate
 from smsgate.worker import Worker
 from tests.wait import wait_until_async
 
@@ -27,8 +29,9 @@ async def test_a_store_that_hangs_after_a_renewal_still_unbinds_before_the_lease
         channels = tmp_path / "channels.toml"
         channels.write_text(f'[[channel]]\nname = "sim"\nhost = "127.0.0.1"\nport = {sim.port}\n'
                             'system_id = "smsgate"\npassword = ""\nsource_addr = "10690000"\nbinds = 1\n')
-        state = AppState(Settings(data_dir=tmp_path / "data", channels_file=channels, bind_lease_ms=LEASE_MS))
-        worker = Worker(state)
+        settings = Settings(data_dir=tmp_path / "data", channels_file=channels, bind_lease_ms=LEASE_MS)
+        state = StoreGate(settings)
+        worker = Worker(state, box_for_store(settings, []), Metrics(http=False))
         real_write, renewed_at = state.write, []
         hang_next, hang, back = asyncio.Event(), asyncio.Event(), asyncio.Event()
 

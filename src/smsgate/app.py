@@ -1,5 +1,6 @@
 """The ASGI application: the public API's routes and the console, middleware, error handlers,
-and the lifespan that runs the worker beside them (``smsgate serve``) or not (``smsgate api``).
+and the lifespan that may run the worker beside them in the same process (``deliver``: tests
+and embedders; ``smsgate serve`` runs the worker in a process of its own, ``cli.supervise``).
 
 The composition root: it imports the API, the console and the worker, which do not import it.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,17 +32,7 @@ from smsgate.console.routes import mount as console
 from smsgate.domain.errors import SmsgateError
 from smsgate.metrics import Metrics, RequestMetrics
 from smsgate.store.db import driver_errors
-from smsgate.worker import Worker
-
-
-def _tune_gc() -> None:
-    """Keep the start-up heap (lexicon tables, automata, modules) out of every collection, and
-    collect the young generation less often: a 999-item batch allocates tens of thousands of
-    short-lived objects, which with the default threshold (700) meant dozens of collections
-    per request."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
+from smsgate.worker import Worker, tune_gc
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -50,11 +40,12 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state = AppState(settings, request_metrics)
         app.state.smsgate = state
-        worker = Worker(state) if settings.deliver else None
+        worker = (Worker(state, state.secrets, state.metrics, guard=state.callback_guard, rate=state.rate)
+                  if settings.deliver else None)
         if worker is not None:
             await worker.start()
         app.state.worker = worker
-        _tune_gc()
+        tune_gc()
         checkpoints = asyncio.create_task(state.checkpoint_forever())
         try:
             yield

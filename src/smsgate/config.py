@@ -121,6 +121,12 @@ class Settings:
     log_pii: bool = False
     #: how long a console login lasts
     console_session_hours: float = 8.0
+    #: ``smsgate serve``: how many times a process of the service that died is started again
+    #: within ``RESTART_WINDOW_S`` (cli.supervise) before the whole service stops, exit 1
+    restart_limit: int = 5
+    #: where this API process finds the delivery process's ``/metrics`` to append to its own
+    #: (set by ``smsgate serve`` for its API processes; never from the environment)
+    deliver_metrics_url: str | None = None
 
     def __post_init__(self) -> None:
         url = self.database_url
@@ -192,6 +198,7 @@ class Settings:
             "log_pii": env.get("SMSGATE_LOG_PII") == "1",
             "console_session_hours": float(env.get("SMSGATE_CONSOLE_SESSION_HOURS")
                                            or base.console_session_hours),
+            "restart_limit": _env_int("SMSGATE_RESTART_LIMIT", base.restart_limit),
         }
         if overrides.get("data_dir") is not None and overrides.get("database_url") is None:
             values["database_url"] = None
@@ -200,3 +207,16 @@ class Settings:
             if isinstance(values[key], str):
                 values[key] = Path(values[key])
         return cls(**values)  # type: ignore[arg-type]
+
+
+def environment_for(settings: Settings) -> dict[str, str]:
+    """This process's environment with the store, Redis, channels and simulator port of
+    ``settings``: what a process ``smsgate serve`` starts reads its settings from (the store's
+    URL, which may hold a password, stays off the command line)."""
+    env = dict(os.environ)
+    env[FlagEnv.DATA_DIR] = str(settings.data_dir)
+    env[FlagEnv.DATABASE_URL] = settings.database_url or ""
+    env[FlagEnv.REDIS_URL] = settings.redis_url or ""
+    env[FlagEnv.CHANNELS] = str(settings.channels_file) if settings.channels_file else ""
+    env["SMSGATE_SIM_PORT"] = str(settings.sim_port)
+    return env

@@ -26,8 +26,13 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """One process's registry.  ``http=False``: without the API's request and item counters (a
+    delivery process, whose families the API's ``/metrics`` appends to its own)."""
+
+    def __init__(self, http: bool = True) -> None:
         self.registry = CollectorRegistry()
+        if not http:
+            return
         self.requests = Counter("smsgate_http_requests", "HTTP requests by route and status",
                                 ["route", "status"], registry=self.registry)
         self.latency = Histogram("smsgate_http_request_seconds", "HTTP request latency by route",

@@ -1,8 +1,8 @@
 """The delivery side of the service: channels, the dispatcher and the callback poster.
 
-``smsgate serve`` runs it beside the API in one process, on the API's store gate; with no
-channel configured it starts the built-in SMSC simulator and delivers to it, so a fresh
-install delivers end to end.  ``smsgate worker`` runs it alone (see :func:`run`), as many times
+``smsgate serve`` runs it in a process of its own beside the API's (``cli.supervise``), on its
+own store gate (``store.gate``) over the same store; with no channel configured it starts the
+built-in SMSC simulator and delivers to it, so a fresh install delivers end to end.  ``smsgate worker`` runs it alone (see :func:`run`), as many times
 as wanted against one PostgreSQL: each bind slot of a configured channel is leased to one worker
 (``store.binds``), and messages are claimed with ``SKIP LOCKED``.
 """
@@ -11,28 +11,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smsgate import shutdown
-from smsgate.api.state import AppState
 from smsgate.callbacks.poster import Poster
+from smsgate.callbacks.targets import CallbackGuard, CallbackPolicy
 from smsgate.dispatch.config import load_channels
 from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
 from smsgate.dispatch.router import Router
-from smsgate.limits.rate import LocalRate, TokenReserve
+from smsgate.limits.rate import LocalRate, RateLimiter, TokenReserve
 from smsgate.domain.window import SendWindow
-from smsgate.metrics import channel_gauges, delivery_latency, poster_counters, unmatched_receipts
+from smsgate.metrics import (
+    CONTENT_TYPE,
+    Metrics,
+    channel_gauges,
+    delivery_latency,
+    poster_counters,
+    store_gauges,
+    unmatched_receipts,
+)
 from smsgate.smpp.session import SessionStats, SmppChannel, SmppConfig
 from smsgate.smsc.control import start_control
 from smsgate.smsc.simulator import SimConfig, Simulator
 from smsgate.config import Settings
 from smsgate.store.binds import BindLeases, new_owner
 from smsgate.store.delivery import DeliveryStore
+from smsgate.store.gate import StoreGate
 from smsgate.store.outbox import OutboxStore
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("smsgate.worker")
 
@@ -41,18 +55,34 @@ STORE_WAIT_S = 2.0  # for each store write while stopping
 BIND_MARGIN_S = 1.0  # a bind is dropped this long before its lease could lapse
 
 
+class Secrets(Protocol):
+    """Opens a project's sealed callback key (``auth.secrets.SecretBox``)."""
+
+    def open(self, sealed: bytes) -> str: ...
+
+
 class Worker:
-    def __init__(self, state: AppState) -> None:
-        self.state = state
+    """Delivery on one store gate.  ``guard`` and ``rate`` may be shared with an API in the
+    same process; else the worker makes its own from the settings."""
+
+    def __init__(self, gate: StoreGate, secrets: Secrets, metrics: Metrics, *,
+                 guard: CallbackGuard | None = None, rate: RateLimiter | None = None) -> None:
+        settings = gate.settings
+        self.state = gate
+        self.metrics = metrics
+        self._secret_box = secrets
+        self._guard = guard or CallbackGuard(CallbackPolicy(settings.callback_allow))
+        self._rate = rate or _rate_for(settings)
+        self._projects: dict[str, tuple[int | None, str | None]] = {}  # id: (version, window)
         self.owner = new_owner()
         self.simulator: Simulator | None = None
         self.channels: list[SmppChannel] = []
         self._configured: list[tuple[SmppConfig, list[str]]] = []
         self._slots: dict[tuple[str, int], SmppChannel] = {}  # bind slots this worker holds
         self._retired: dict[str, SessionStats] = {}  # counts of binds given back, by channel
-        self._leases = BindLeases(state.writer.db, self.owner)
+        self._leases = BindLeases(gate.writer.db, self.owner)
         self._leases_until = 0.0  # (monotonic) until when the store surely has our bind leases
-        self._bind_lease_ms = state.settings.bind_lease_ms  # a dead worker's binds lapse then
+        self._bind_lease_ms = settings.bind_lease_ms  # a dead worker's binds lapse then
         self.dispatcher: Dispatcher | None = None
         self._poster: Poster | None = None
         self._tasks: list[asyncio.Task] = []
@@ -69,9 +99,9 @@ class Worker:
         self.dispatcher = Dispatcher(self.state.write, DeliveryStore(writer_db), outbox, router,
                                      self._window_for, self.state.settings.zone, settings,
                                      owner=self.owner, rates=self._rates())
-        self._poster = Poster(self.state.write, outbox, self._secret_for, self.state.callback_guard,
+        self._poster = Poster(self.state.write, outbox, self._secret_for, self._guard,
                               per_project=self.state.settings.callback_concurrency)
-        metrics = self.state.metrics
+        metrics = self.metrics
         metrics.watch(channel_gauges(lambda: self.channels, self._retired))
         metrics.watch(poster_counters(self._poster.stats))
         metrics.watch(delivery_latency(self.dispatcher.delivery_latency))
@@ -102,7 +132,7 @@ class Worker:
     def _rates(self) -> dict[str, TokenReserve]:
         """Each channel's ``cluster_tps``, shared by every worker through Redis (without
         Redis, this process alone keeps to it)."""
-        limiter = self.state.rate or LocalRate()
+        limiter = self._rate or LocalRate()
         return {config.name: TokenReserve(limiter, f"channel:{config.name}", config.cluster_tps)
                 for config, _ in self._configured if config.cluster_tps > 0}
 
@@ -199,8 +229,13 @@ class Worker:
         self._retired.setdefault(channel.name, SessionStats()).add(channel.stats)
 
     def _window_for(self, project_id: str) -> SendWindow:
-        context = self.state.project(project_id)
-        text = (context.project.send_window if context else None) or self.state.settings.send_window
+        reader = self.state.reader
+        version = reader.project_version(project_id)
+        cached = self._projects.get(project_id)
+        if cached is None or cached[0] != version:  # an admin change bumps the version
+            project = reader.get_project(project_id) if version is not None else None
+            cached = self._projects[project_id] = (version, project.send_window if project else None)
+        text = cached[1] or self.state.settings.send_window
         if text not in self._windows:
             self._windows[text] = SendWindow.parse(text)
         return self._windows[text]
@@ -211,7 +246,7 @@ class Worker:
             sealed = OutboxStore(self.state.reader.db).sealed_secret(project_id)
             if sealed is None:
                 return ""  # not cached: the key may be created a moment later
-            self._secrets[project_id] = self.state.secrets.open(sealed)
+            self._secrets[project_id] = self._secret_box.open(sealed)
         return self._secrets[project_id]
 
     async def close(self) -> None:
@@ -268,21 +303,50 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def run(settings: Settings, metrics_port: int | None = None) -> None:
+def tune_gc() -> None:
+    """Keep the start-up heap (lexicon tables, automata, modules) out of every collection, and
+    collect the young generation less often: a 999-item batch, or a claim of hundreds of
+    messages, allocates tens of thousands of short-lived objects, which with the default
+    threshold (700) meant dozens of collections each.  Both of serve's processes run so."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
+
+
+def _rate_for(settings: Settings) -> RateLimiter | None:
+    """The channels' shared rates: in Redis when configured (every worker takes from them)."""
+    if settings.redis_url:
+        from smsgate.limits.rate import RedisRate
+
+        return RedisRate(settings.redis_url)
+    return None
+
+
+#: what ``/metrics`` is served with: uvicorn's configuration for this ASGI app (the composer's
+#: own, ``api.server.uvicorn_config``, with its limits on request heads)
+HttpConfig = Callable[[Any], "uvicorn.Config"]
+
+
+async def run(settings: Settings, secrets: Secrets, listener: socket.socket | None = None,
+              http_config: HttpConfig | None = None, store_metrics: bool = True) -> None:
     """``smsgate worker``: deliver until SIGTERM or SIGINT, then stop taking work, finish the
     batch in hand (bounded by the grace period), unbind, give the bind slots back, exit.
-    With ``metrics_port``, ``/metrics`` (channels, queue depth, outbox) is served there."""
-    # the metrics port is taken first: a port in use is one line on stderr, before any bind
-    listener = _listen(settings.host, metrics_port) if metrics_port else None
-    state = AppState(settings)
-    worker = Worker(state)
+    With ``listener`` (and ``http_config``), ``/metrics`` (channels, callbacks, and with
+    ``store_metrics`` the queue depth and outbox) is served on it."""
+    gate = StoreGate(settings)
+    metrics = Metrics(http=False)
+    if store_metrics:
+        metrics.watch(store_gauges(lambda: gate.reader.db))
+    worker = Worker(gate, secrets, metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     shutdown.arm_on_signals(settings.stop_timeout_s)  # the stop is bounded even when the store hangs
     await worker.start()
-    exporter = _serve_metrics(state, listener) if listener else None
+    tune_gc()
+    checkpoints = asyncio.create_task(gate.checkpoint_forever())
+    exporter = _serve_metrics(metrics, listener, http_config) if listener and http_config else None
     log.info("worker_started", extra={"owner": worker.owner, "binds": len(worker.channels)})
     try:
         await stop.wait()
@@ -292,18 +356,15 @@ async def run(settings: Settings, metrics_port: int | None = None) -> None:
             exporter[0].should_exit = True
             await exporter[1]
         await worker.close()
-        state.close()
+        checkpoints.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checkpoints
+        gate.close()
     log.info("worker_stopped", extra={"owner": worker.owner})
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    try:
-        return socket.create_server((host, port))
-    except OSError as exc:
-        raise OSError(f"--metrics-port {port}: {exc}") from None
-
-
-def _serve_metrics(state: AppState, listener: socket.socket) -> tuple[Any, asyncio.Task]:
+def _serve_metrics(metrics: Metrics, listener: socket.socket,
+                   http_config: HttpConfig) -> tuple[Any, asyncio.Task]:
     """``/metrics`` on this loop (the collectors read the store's connections, which belong
     to it), through the same uvicorn the API runs on."""
     import uvicorn
@@ -311,15 +372,9 @@ def _serve_metrics(state: AppState, listener: socket.socket) -> tuple[Any, async
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from smsgate.api.server import uvicorn_config
-    from smsgate.metrics import CONTENT_TYPE
+    async def render(_request: object) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    async def metrics(_request: object) -> Response:
-        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
-
-    app = Starlette(routes=[Route("/metrics", metrics)])
-    # with the API's limits on slow and oversized request heads
-    server = uvicorn.Server(uvicorn_config(app, state.settings, log_config=None, access_log=False,
-                                           lifespan="off"))
+    server = uvicorn.Server(http_config(Starlette(routes=[Route("/metrics", render)])))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop it
     return server, asyncio.create_task(server.serve(sockets=[listener]), name="metrics")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
+import aiohttp
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -39,7 +40,26 @@ async def openapi(request: Request) -> JsonResponse:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(request.app.state.smsgate.metrics.render(), media_type=CONTENT_TYPE)
+    """This process's metrics; under ``smsgate serve``, the delivery process's appended (its
+    channels, callbacks, delivery latency), with ``smsgate_delivery_up`` saying whether it
+    answered."""
+    state = request.app.state.smsgate
+    body = state.metrics.render()
+    url = state.settings.deliver_metrics_url
+    if url:
+        try:
+            timeout = aiohttp.ClientTimeout(total=DELIVERY_SCRAPE_S)
+            async with aiohttp.ClientSession(timeout=timeout) as client, client.get(url) as answer:
+                answer.raise_for_status()
+                body += await answer.read() + DELIVERY_UP % 1
+        except (aiohttp.ClientError, TimeoutError):
+            body += DELIVERY_UP % 0
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+DELIVERY_SCRAPE_S = 2.0
+DELIVERY_UP = (b"# HELP smsgate_delivery_up Whether the delivery process answered this scrape\n"
+               b"# TYPE smsgate_delivery_up gauge\nsmsgate_delivery_up %d\n")
 
 
 def routes() -> list[Route]:

@@ -1,13 +1,11 @@
-"""What the API holds while it runs: the store's two connections and the per-project cache."""
+"""What the API holds while it runs: the store's gate (``store.gate``), the per-project cache,
+the limits and the secrets."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from smsgate.api.unverified import UnverifiedBodies
 from smsgate.auth.secrets import box_for_store
@@ -15,21 +13,18 @@ from smsgate.callbacks.targets import CallbackGuard, CallbackPolicy
 from smsgate.config import Settings
 from smsgate.metrics import Metrics, store_gauges
 from smsgate.domain.accept import ProjectRules
-from smsgate.domain.errors import ServiceUnavailable, SmsgateError
+from smsgate.domain.errors import SmsgateError
 from smsgate.domain.records import NewMessage, Project, SignStatus, now_ms
 from smsgate.domain.sensitive import default_lexicon
-from smsgate.store import open_store
-from smsgate.store.db import driver_errors
 from smsgate.store.delivery import DeliveryStore
+from smsgate.store.gate import StoreGate, store_errors
 from smsgate.store.outbox import OutboxStore
-from smsgate.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from smsgate.auth.replay import RedisSeen
     from smsgate.limits.caps import Caps
     from smsgate.limits.rate import RateLimiter
 
-T = TypeVar("T")
 #: an idempotency key, the request's fingerprint, and until when the answer is kept (epoch ms;
 #: None: the store's default, a day)
 AnswerKey = tuple[str, str, int | None]
@@ -49,31 +44,16 @@ class ProjectContext:
     rules: ProjectRules
 
 
-@contextlib.asynccontextmanager
-async def _store_errors() -> AsyncIterator[None]:
-    """Driver errors become the service's own at this boundary: 503 SMN.0018, retry later."""
-    try:
-        yield
-    except driver_errors() as exc:
-        raise ServiceUnavailable(f"The store cannot take writes now ({type(exc).__name__}); retry later.") from exc
-
-
-class AppState:
-    """Reads run on the event loop (a WAL reader never waits).  Writes go through one writer
-    connection, one transaction at a time (``_write_lock``).  On SQLite a batch's rows are
-    inserted on the loop and only its COMMIT (the fsync) runs on a thread, so the loop keeps
-    screening other requests while SQLite syncs; on PostgreSQL the whole batch runs on the
-    thread, since every statement is a round trip the loop should not wait for."""
+class AppState(StoreGate):
+    """The API's store gate (``store.gate``) with what the API keeps beside it: the caches,
+    limits and secrets.  On SQLite a batch's rows are inserted on the loop and only its
+    COMMIT (the fsync) runs on a thread, so the loop keeps screening other requests while
+    SQLite syncs; on PostgreSQL the whole batch runs on the thread, since every statement is a
+    round trip the loop should not wait for."""
 
     def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.metrics = metrics or Metrics()
-        self.reader = open_store(settings)
-        self.writer = open_store(settings)
-        self._checkpointer: SqliteStore | None = None
-        if isinstance(self.writer, SqliteStore):
-            self.writer.disable_autocheckpoint()
-            self._checkpointer = SqliteStore(self.writer.path, settings.sqlite_synchronous)
         self.caps: Caps | None = None
         self.rate: RateLimiter | None = None
         self.seen: RedisSeen | None = None  # None: seen signatures are kept in the store
@@ -95,17 +75,9 @@ class AppState:
         self.outbox_reader = OutboxStore(self.reader.db)
         self.outbox_writer = OutboxStore(self.writer.db)
         self.metrics.watch(store_gauges(lambda: self.reader.db))
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-writer")
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="smsgate-checkpoint")
         self._projects: dict[str, ProjectContext] = {}
         self.unverified = UnverifiedBodies(settings.unverified_bytes_per_key)
-        self._write_lock = asyncio.Lock()
         default_lexicon()  # build the default automaton now, not on the first request
-
-    async def write(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn(*args)`` (a short method of ``self.writer``) on the writer thread."""
-        async with self._write_lock, _store_errors():
-            return await self._in_thread(fn, *args)
 
     async def commit_batch(
         self, project_id: str, request_id: str, day: str, cap: int,
@@ -118,7 +90,7 @@ class AppState:
         the answer under each key in the batch's own transaction; if a key was taken
         meanwhile, the batch is undone and the earlier answer returned instead."""
         args = (project_id, request_id, day, cap, candidates, self.caps)
-        async with self._write_lock, _store_errors():
+        async with self._write_lock, store_errors():
             if self._checkpointer is None:  # PostgreSQL: every statement is a round trip
                 return await self._in_thread(self._stage_and_commit, project_id, args, remember)
             outcomes = self.writer.stage_batch(*args)
@@ -168,9 +140,6 @@ class AppState:
                 return self.writer.remembered_response(project_id, key, fingerprint, at) or b""
         return None
 
-    async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
     def project(self, project_id: str) -> ProjectContext | None:
         """The project's cached context, reloaded whenever an admin change bumped its version."""
         version = self.reader.project_version(project_id)
@@ -193,24 +162,3 @@ class AppState:
             lexicon=lexicon,
         )
         return ProjectContext(project, rules)
-
-    async def checkpoint_forever(self, every: float = 0.5) -> None:
-        """Run WAL checkpoints beside the writer (see ``SqliteStore.disable_autocheckpoint``)."""
-        checkpointer = self._checkpointer
-        if checkpointer is None:
-            return  # PostgreSQL checkpoints by itself
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(every)
-            with contextlib.suppress(*driver_errors()):
-                await loop.run_in_executor(self._background, checkpointer.checkpoint)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._background.shutdown(wait=True)
-        if self._checkpointer is not None:
-            with contextlib.suppress(*driver_errors()):
-                self._checkpointer.checkpoint()
-            self._checkpointer.close()
-        for store in (self.reader, self.writer):
-            store.close()

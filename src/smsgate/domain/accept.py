@@ -12,13 +12,20 @@ sensitive words), then its relation to the rest of the batch (duplicates).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from smsgate.domain import errors, invisible, phone, segments, signatures, unsubscribe, zones
 from smsgate.domain.sensitive import Lexicon
-from smsgate.domain.records import NewMessage, Sign, SignStatus, SignType, new_message_id
+from smsgate.domain.records import (
+    NewMessage,
+    Sign,
+    SignStatus,
+    SignType,
+    new_message_id,
+    new_message_ids,
+)
 
 MAX_MESSAGE_CHARS = 490
 MAX_EXTEND_CODE_BYTES = 32
@@ -56,9 +63,10 @@ def screen(items: Sequence[Item], rules: ProjectRules, at_ms: int) -> list[Outco
     outcomes: list[Outcome] = []
     seen: set[tuple[str, str]] = set()
     verdicts: dict[tuple[str, bool], errors.SmsgateError | int] = {}
+    ids = iter(new_message_ids(at_ms, len(items)))  # one random draw for the batch
     for item in items:
         try:
-            candidate = check(item, rules, at_ms, verdicts)
+            candidate = check(item, rules, at_ms, verdicts, ids)
             key = (candidate.e164, candidate.text)
             if key in seen:
                 raise errors.EndpointDuplicate()
@@ -74,12 +82,14 @@ def screen(items: Sequence[Item], rules: ProjectRules, at_ms: int) -> list[Outco
 def check(
     item: Item, rules: ProjectRules, at_ms: int,
     verdicts: dict[tuple[str, bool], errors.SmsgateError | int] | None = None,
+    ids: Iterator[str] | None = None,
 ) -> NewMessage:
     """Every stateless rule for one item; raises the first refusal.
 
     ``verdicts`` remembers, per text and side of the border (mainland or abroad), the refusal or
     the number of parts: a batch often sends one text to many numbers, and the text's rules are
-    the costly ones."""
+    the costly ones.  ``ids``: the message ids drawn for the batch (else one is drawn for this
+    item)."""
     extend_src_id = _extend_src_id(item.extend_src_id)
     extend_code = _extend_code(item.extend_code)
     number = phone.normalize(item.endpoint)
@@ -96,7 +106,7 @@ def check(
     if isinstance(verdict, errors.SmsgateError):
         raise verdict
     return NewMessage(
-        id=new_message_id(at_ms),
+        id=next(ids) if ids is not None else new_message_id(at_ms),
         sign_id=sign.id,
         e164=number.e164,
         nation_code=number.nation_code,

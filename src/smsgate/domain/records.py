@@ -34,6 +34,14 @@ def new_message_id(at_ms: int) -> str:
     return f"{at_ms & 0xFFFFFFFFFFFF:012x}{os.urandom(10).hex()}"
 
 
+def new_message_ids(at_ms: int, n: int) -> list[str]:
+    """``n`` ids as :func:`new_message_id` makes them, from one draw of the OS's random source
+    (each still has its own 80 random bits): one system call per batch, not per message."""
+    prefix = f"{at_ms & 0xFFFFFFFFFFFF:012x}"
+    draw = os.urandom(10 * n).hex()
+    return [prefix + draw[i:i + 20] for i in range(0, 20 * n, 20)]
+
+
 @dataclass(frozen=True, slots=True)
 class Project:
     id: str
@@ -61,7 +69,7 @@ class Sign:
     created_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs 1.5 µs more, per message accepted
 class NewMessage:
     """A message that passed every stateless rule, waiting for the store's checks."""
 

@@ -12,6 +12,7 @@ pyahocorasick took 10 us), so the cost does not grow with the size of the lexico
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from importlib import resources
@@ -43,8 +44,25 @@ def normalize(text: str) -> str:
     character that is not a letter or a digit (spaces, punctuation, symbols, emoji, zero-width
     marks, combining marks) is dropped.  One ``str.translate`` with a table built once: the
     screening runs on every message of every batch, so it has to be cheap.
+
+    A text within the BMP (nearly all: Chinese, ASCII, CJK punctuation) is translated through
+    a list indexed by code point, which ``str.translate`` reads without hashing each
+    character; a text with a character beyond it (an emoji) through the dict.  One table
+    either way, so the result is the same.
     """
+    if _BEYOND_BMP(text) is None:
+        return text.translate(_bmp_list())
     return text.translate(_table())
+
+
+_BEYOND_BMP = re.compile("[\U00010000-\U0010FFFF]").search
+
+
+@functools.cache
+def _bmp_list() -> list[str | None]:
+    """:func:`_table` for the BMP, as a list (every BMP code point has its entry)."""
+    table = _table()
+    return [table[cp] for cp in range(0x10000)]
 
 
 @functools.cache

@@ -20,13 +20,13 @@ from typing import Any
 from smsgate import shutdown
 from smsgate.api.state import AppState
 from smsgate.callbacks.poster import Poster
-from smsgate.dispatch.config import load_channels
 from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
 from smsgate.dispatch.router import Router
 from smsgate.limits.rate import LocalRate, TokenReserve
 from smsgate.domain.window import SendWindow
 from smsgate.metrics import channel_gauges, delivery_latency, poster_counters, unmatched_receipts
-from smsgate.smpp.session import SessionStats, SmppChannel, SmppConfig
+from smsgate.smpp.config import SmppConfig, load_channels
+from smsgate.smpp.session import SessionStats, SmppChannel
 from smsgate.smsc.control import start_control
 from smsgate.smsc.simulator import SimConfig, Simulator
 from smsgate.config import Settings

@@ -19,14 +19,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from smsgate.callbacks.events import reply_event, status_event
-from smsgate.dispatch.channel import Channel, ChannelError, ChannelStopping, Inbound, Submit
+from smsgate.dispatch.channel import Channel
 from smsgate.dispatch.router import Router
 from smsgate.domain import phone
+from smsgate.domain.channel import ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.domain.errors import EndpointInvalid, ServiceUnavailable
+from smsgate.domain.segments import segment
 from smsgate.domain.window import SendWindow
 from smsgate.latency import Latency
 from smsgate.limits.rate import TokenReserve
-from smsgate.smpp.parts import build_parts
 from smsgate.store.binds import new_owner
 from smsgate.store.delivery import (EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted, Receipt,
                                     Unmatched, Waited)
@@ -379,14 +380,16 @@ class Dispatcher:
             return
         # the concatenation reference comes from the message id, so a retry that sends the
         # missing parts uses the same one and the handset can still put the parts together
-        parts = build_parts(m.text, reference=int(m.id[-2:], 16))
-        if all(part.index in m.done_parts for part in parts):  # answered under an earlier owner
+        seg = segment(m.text)  # the split fee_num counted: what is billed is what is sent
+        total = len(seg.parts)
+        if all(index in m.done_parts for index in range(1, total + 1)):  # answered under an earlier owner
             await self._write(self._delivery.mark_submitted, m.id, self.owner)
             return
         source = channel.source_address(m.extend_src_id)
+        reference = int(m.id[-2:], 16)
         try:
-            for part in parts:
-                if part.index in m.done_parts:
+            for index, text in enumerate(seg.parts, 1):
+                if index in m.done_parts:
                     continue
                 if self._in_hand.get(m.id) is not m:  # its lease lapsed and another worker has it
                     return
@@ -394,10 +397,9 @@ class Dispatcher:
                 if rate is not None:
                     await rate.take()
                 carrier_id = await channel.submit(
-                    Submit(source, m.e164.lstrip("+"), part.short_message, part.esm_class, part.data_coding)
-                )
+                    Submit(source, m.e164.lstrip("+"), text, seg.encoding, index, total, reference))
                 self._submitted.append(
-                    PartSubmitted(m.id, part.index, part.total, channel.name, carrier_id, now_ms()))
+                    PartSubmitted(m.id, index, total, channel.name, carrier_id, now_ms()))
         except ChannelStopping:
             self._given_back.append(m.id)
         except ChannelError as exc:

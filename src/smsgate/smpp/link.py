@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 
 from smsgate.smpp.config import SmppConfig
+from smsgate.smpp.commands import RESP
 from smsgate.smpp.pdu import (CommandId, Pdu, PduError, Status, decode, encode, error_response,
                               pdu_length, response_to)
 
@@ -21,7 +22,6 @@ __all__ = ["ESME_RX_P_APPN", "ESME_RX_T_APPN", "BindRefused", "Link", "LinkLost"
 
 log = logging.getLogger("smsgate.smpp")
 
-_RESP = 0x80000000
 _MAX_SEQUENCE = 0x7FFFFFFF
 ESME_RX_P_APPN = 0x64  # "ESME receiver permanent app error": we can never use this deliver_sm
 ESME_RX_T_APPN = 0x65  # "ESME receiver temporary app error": send it again later
@@ -188,7 +188,7 @@ class Link:
                 resp = await future
         finally:
             self._pending.pop(sequence, None)
-        if resp.command_id not in (command | _RESP, CommandId.GENERIC_NACK):
+        if resp.command_id not in (command | RESP, CommandId.GENERIC_NACK):
             self.drop(f"{resp.command_id.name} answered {command.name}")
             raise LinkLost(f"{resp.command_id.name} answered {command.name}")
         return resp
@@ -261,7 +261,7 @@ class Link:
         allowed, and its outcome is unknown)."""
         log.warning("smpp_undecodable_pdu", extra={"link": self.label, "status": status_name(exc.status),
                                                     "reason": str(exc)})
-        if exc.command_id is not None and exc.command_id & _RESP:
+        if exc.command_id is not None and exc.command_id & RESP:
             future = self._pending.get(exc.sequence or 0)
             if future is not None and not future.done():
                 future.set_exception(LinkLost(f"undecodable response: {exc}"))

@@ -22,9 +22,9 @@ from smsgate.console.requests import (
 from smsgate.dispatch.router import CARRIER_PREFIXES
 from smsgate.domain import errors, phone
 from smsgate.domain.records import now_ms
+from smsgate.domain.states import FINAL
 from smsgate.store import history
 from smsgate.store.db import Db
-from smsgate.store.history import FINAL
 from smsgate.store.history import message_history as stored_history
 
 _CARRIER_OF = {f"+86{p}": name for name, prefixes in CARRIER_PREFIXES.items() for p in prefixes}

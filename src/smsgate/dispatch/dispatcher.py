@@ -25,12 +25,13 @@ from smsgate.domain import phone
 from smsgate.domain.channel import ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.domain.errors import EndpointInvalid, ServiceUnavailable
 from smsgate.domain.segments import segment
+from smsgate.domain.states import MessageState
 from smsgate.domain.window import SendWindow
 from smsgate.latency import Latency
 from smsgate.limits.rate import TokenReserve
 from smsgate.store.binds import new_owner
-from smsgate.store.delivery import (EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted, Receipt,
-                                    Unmatched, Waited)
+from smsgate.store.delivery import (Claimed, DeliveryStore, Final, PartSubmitted, Receipt, Unmatched,
+                                    Waited)
 from smsgate.store.outbox import OutboxStore
 from smsgate.store.db import transaction
 
@@ -357,7 +358,7 @@ class Dispatcher:
         opening: dict[str, datetime] = {}  # per project, once per batch
         for m in claimed:
             if now - m.accepted_at > self.settings.validity_ms:
-                await self._finish(m.id, EXPIRED, "EXPIRED", now)
+                await self._finish(m.id, MessageState.EXPIRED, "EXPIRED", now)
                 continue
             if m.project_id not in opening:
                 opening[m.project_id] = self._window_for(m.project_id).next_open(local)
@@ -406,16 +407,16 @@ class Dispatcher:
             if exc.transient:
                 await self._retry(m, exc.reason)
             else:
-                await self._finish(m.id, FAILED, exc.reason[:64], now_ms())
+                await self._finish(m.id, MessageState.FAILED, exc.reason[:64], now_ms())
 
     async def _retry(self, m: Claimed, reason: str) -> None:
         delay = min(self.settings.first_retry_ms * 2 ** m.attempts, self.settings.max_retry_ms)
         await self._write(self._delivery.retry, m.id, now_ms() + delay, reason[:64], self.owner)
 
-    async def _finish(self, message_id: str, state: str, desc: str, at: int) -> None:
+    async def _finish(self, message_id: str, state: MessageState, desc: str, at: int) -> None:
         self._time_settling(await self._write(self._finish_and_notify, message_id, state, desc, at))
 
-    def _finish_and_notify(self, message_id: str, state: str, desc: str, at: int) -> list[Final]:
+    def _finish_and_notify(self, message_id: str, state: MessageState, desc: str, at: int) -> list[Final]:
         with transaction(self._delivery.db):
             final = self._delivery.finish(message_id, state, desc, at, self.owner)
             if final is None:

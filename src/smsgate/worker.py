@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from smsgate import shutdown
+from smsgate.domain.records import now_ms
 from smsgate.api.state import AppState
 from smsgate.callbacks.poster import Poster
 from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
@@ -114,7 +115,7 @@ class Worker:
         """Lease free bind slots of the configured channels up to this worker's share (a new
         channel per slot), and hand back what is over the share once more workers run.  With
         ``timeout``, each store write may take that long at most (TimeoutError)."""
-        now, asked_at = _now_ms(), time.monotonic()
+        now, asked_at = now_ms(), time.monotonic()
 
         async def write(fn: Any, *args: Any) -> Any:
             return await asyncio.wait_for(self.state.write(fn, *args), timeout)
@@ -161,7 +162,7 @@ class Worker:
             await asyncio.sleep(every)
             asked_at = time.monotonic()
             try:
-                renewal = self.state.write(self._leases.renew, _now_ms(), self._bind_lease_ms)
+                renewal = self.state.write(self._leases.renew, now_ms(), self._bind_lease_ms)
                 held = set(await asyncio.wait_for(renewal, every))
                 self._leases_until = asked_at + self._bind_lease_ms / 1000
             except Exception as exc:
@@ -262,10 +263,6 @@ def _free_or(port: int) -> int:
             log.warning("simulator_port_taken", extra={"port": port})  # any free port instead
             return 0
     return port
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def run(settings: Settings, metrics_port: int | None = None) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from smsgate.domain.records import now_ms
 from smsgate.cli.options import DatabaseUrl, DataDir, Json
 from smsgate.config import Settings
 from smsgate.domain import errors
@@ -82,7 +82,7 @@ def report(
     match = _SINCE.fullmatch(since.strip())
     if match is None:
         raise errors.BadRequest(f"--since {since!r} is invalid: use e.g. 30m, 1h or 2d")
-    start = max(int(time.time() * 1000) - int(match.group(1)) * _UNIT_MS[match.group(2)], 0)
+    start = max(now_ms() - int(match.group(1)) * _UNIT_MS[match.group(2)], 0)
     counts, rows = recent(_store(data_dir, database_url).db, start, project, limit)
     if as_json:
         typer.echo(json.dumps({"since_ms": start, "counts": counts,

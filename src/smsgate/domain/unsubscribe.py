@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from smsgate.domain.replies import REPLY_CODES
+
 __all__ = ["has_unsubscribe"]
 
 
@@ -22,7 +24,7 @@ def _letters(word: str) -> str:
 
 # Everything below is reversed: read each piece right to left to see the forward text.
 # Reply codes R, T, TD, N, STOP.
-_CODE = "(?:" + "|".join(_letters(w[::-1]) for w in ("STOP", "TD", "R", "T", "N")) + ")"
+_CODE = "(?:" + "|".join(_letters(w[::-1]) for w in REPLY_CODES) + ")"
 _S = r"\s*"  # spaces (incl. the ideographic space U+3000) are allowed between the words
 _REPLY = f"复?回{_S}请?"  # 回 / 回复 / 请回 / 请回复
 # Punctuation and spaces that may follow the instruction: ASCII punctuation, general

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from smsgate.domain.records import now_ms
 from smsgate.domain.channel import ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.latency import Latency
 from smsgate.smpp import dlr
@@ -359,7 +360,7 @@ class SmppChannel:
         carrier left it out or wrote an impossible date, and never later than now (a receipt
         cannot report what has not happened; a later date means ``receipt_tz`` is wrong).
         The store never lets it fall before the part's submission either."""
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         if done_date:
             with contextlib.suppress(ValueError):
                 return min(_receipt_time(done_date, self._zone), now)

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from smsgate.domain import caps as cap_rule
 from smsgate.domain import errors
 from smsgate.domain.records import (
     NewMessage,
@@ -392,7 +393,7 @@ class Store:
         opted = self._optouts(project_id, numbers)
         if caps is None:
             counts = self._counts(project_id, day, numbers, lock=True)
-            outcomes = _apply_caps(candidates, opted, counts, cap)
+            outcomes = cap_rule.charge(candidates, opted, counts, cap)
         else:
             outcomes = self._reserve(caps, project_id, day, cap, candidates, opted)
         rows = [
@@ -414,23 +415,12 @@ class Store:
         self, caps: Caps, project_id: str, day: str, cap: int,
         candidates: Sequence[NewMessage], opted: set[tuple[str, str]],
     ) -> list[errors.SmsgateError | None]:
-        """Opt-outs from the store, the cap from the shared counters (one round trip)."""
-        wants: dict[str, int] = {}
-        for c in candidates:
-            if (c.e164, c.sign_id) not in opted:
-                wants[c.e164] = wants.get(c.e164, 0) + 1
-        left = caps.reserve(project_id, day, wants, cap) if wants else {}
-        self._reserved = (caps, project_id, day, dict(left))
-        outcomes: list[errors.SmsgateError | None] = []
-        for c in candidates:
-            if (c.e164, c.sign_id) in opted:
-                outcomes.append(errors.RecipientOptedOut())
-            elif left.get(c.e164, 0) > 0:
-                left[c.e164] -= 1
-                outcomes.append(None)
-            else:
-                outcomes.append(errors.FrequencyCapExceeded())
-        return outcomes
+        """Opt-outs from the store, the cap from the shared counters (one round trip): they
+        grant each number ``min(wanted, room)``, which the candidates then take in order."""
+        wants = cap_rule.wanted(candidates, opted)
+        granted = caps.reserve(project_id, day, wants, cap) if wants else {}
+        self._reserved = (caps, project_id, day, dict(granted))
+        return cap_rule.screen(candidates, opted, granted)
 
     def preview_batch(
         self, project_id: str, day: str, cap: int, candidates: Sequence[NewMessage],
@@ -446,7 +436,7 @@ class Store:
             counts = self._counts(project_id, day, numbers)
         else:
             counts = dict.fromkeys(numbers, 0) | caps.peek(project_id, day, numbers)
-        return _apply_caps(candidates, opted, counts, cap)
+        return cap_rule.charge(candidates, opted, counts, cap)
 
     def _optouts(self, project_id: str, numbers: list[str]) -> set[tuple[str, str]]:
         marks = ",".join("?" * len(numbers))
@@ -528,21 +518,3 @@ class Store:
             return None
         return dict(zip([d[0] for d in cur.description], row))
 
-
-def _apply_caps(
-    candidates: Sequence[NewMessage],
-    opted: set[tuple[str, str]],
-    counts: dict[str, int],
-    cap: int,
-) -> list[errors.SmsgateError | None]:
-    """Refuse opted-out recipients and those over the cap; ``counts`` is updated in place."""
-    outcomes: list[errors.SmsgateError | None] = []
-    for c in candidates:
-        if opted and (c.e164, c.sign_id) in opted:
-            outcomes.append(errors.RecipientOptedOut())
-        elif counts[c.e164] >= cap:
-            outcomes.append(errors.FrequencyCapExceeded())
-        else:
-            counts[c.e164] += 1
-            outcomes.append(None)
-    return outcomes

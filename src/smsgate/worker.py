@@ -201,7 +201,8 @@ class Worker:
 
     def _window_for(self, project_id: str) -> SendWindow:
         context = self.state.project(project_id)
-        text = (context.project.send_window if context else None) or self.state.settings.send_window
+        default = self.state.settings.send_window
+        text = context.project.effective_window(default) if context else default
         if text not in self._windows:
             self._windows[text] = SendWindow.parse(text)
         return self._windows[text]

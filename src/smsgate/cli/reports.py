@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from smsgate.domain.states import MessageState
 from smsgate.domain.records import now_ms
 from smsgate.cli.options import DatabaseUrl, DataDir, Json
 from smsgate.config import Settings
@@ -59,7 +60,7 @@ def status(
     shown = {**message, "e164": mask_number(message["e164"])}  # as report and the logs show it
     for key in ("project_id", "sign_id", "e164", "state", "status_desc", "fee_num", "attempts", "channel"):
         table.add_row(key, "-" if shown[key] is None else str(shown[key]))
-    if message["state"] == "QUEUED":  # held for the window, or waiting to retry
+    if message["state"] == MessageState.QUEUED:  # held for the window, or waiting to retry
         table.add_row("next attempt", _time(message["next_attempt_at"]))
     for key in ("accepted_at", "submitted_at", "done_at"):
         table.add_row(key, _time(message[key]))

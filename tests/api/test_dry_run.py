@@ -47,7 +47,8 @@ def test_refusals_carry_their_codes_and_nothing_is_stored(client: TestClient, wo
         {"endpoint": "13800138008", "message": 5, "sign_id": world.sign_id},
     ]
     result = dry(client, world, items)["result"]
-    assert result[0] == {"endpoint": "13800138000", "message_id": None, "fee_num": 1, "send": "now"}
+    assert result[0] == {"endpoint": "13800138000", "message_id": None, "fee_num": 1, "encoding": "ucs2",
+                         "send": "now"}
     assert result[1] == {"endpoint": "12345", "message_id": None, "code": "SMN.0012",
                          "message": "Parameter: Endpoint is invalid."}
     assert result[2]["code"] == "SMN.0204"
@@ -58,7 +59,8 @@ def test_refusals_carry_their_codes_and_nothing_is_stored(client: TestClient, wo
     }
     assert result[4]["code"] == "SMN.0190"
     assert result[5]["code"] == "SMN.0230"
-    assert result[6] == {"endpoint": "13800138006", "message_id": None, "fee_num": 2, "send": "now"}
+    assert result[6] == {"endpoint": "13800138006", "message_id": None, "fee_num": 2, "encoding": "ucs2",
+                         "send": "now"}
     assert result[7]["code"] == "SMN.0084"
     assert result[8]["code"] == "SMN.0009"
     assert world.store.count_messages() == 0
@@ -154,7 +156,7 @@ def test_outside_the_window_items_are_held_until_it_opens(client: TestClient, wo
     items = [item(sign_id=world.sign_id), item("1", sign_id=world.sign_id)]
     result = dry(client, world, items)["result"]
     held_until = opens.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert result[0] == {"endpoint": "13800138000", "message_id": None, "fee_num": 1,
+    assert result[0] == {"endpoint": "13800138000", "message_id": None, "fee_num": 1, "encoding": "ucs2",
                          "send": "held", "held_until": held_until}
     assert "held_until" not in result[1] and result[1]["code"] == "SMN.0012"
     assert world.store.count_messages() == 0

@@ -5,8 +5,8 @@ over its parsed items, their outcomes and the results it would answer), then thr
 store's checks without a transaction that writes (``preview_batch``: opt-outs and daily caps,
 counted as the real call would count them, earlier items of the batch included).  The answer
 adds what a sender wants to know before sending: where a sensitive word sits in the text, how
-many parts an accepted message costs, and whether it would go out now or wait for the sending
-window to open.
+many parts an accepted message costs and in which encoding, and whether it would go out now or
+wait for the sending window to open in the recipient's time zones (``domain.zones``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from smsgate.api.resources import iso_utc
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.api.schemas import CommitResult, DryRunResponse, DryRunResult, SmsMessage
 from smsgate.api.state import AppState, ProjectContext
-from smsgate.domain import errors
+from smsgate.domain import errors, segments, zones
 from smsgate.domain.records import NewMessage
 from smsgate.domain.sensitive import Lexicon
 from smsgate.domain.window import SendWindow
@@ -61,15 +61,16 @@ def respond(
         state.reader.preview_batch(project.id, now.date().isoformat(), cap, candidates, state.caps)
     )
     window = SendWindow.parse(project.effective_window(state.settings.send_window))
-    opens = window.next_open(now)
-    held_until = iso_utc(int(opens.timestamp() * 1000)) if opens > now else None
     answer: list[DryRunResult] = []
     for item, outcome, result in zip(items, outcomes, results):
         refusal = next(refusals) if isinstance(outcome, NewMessage) else outcome
         if refusal is None:
             assert isinstance(outcome, NewMessage)
+            opens = window.opens(now, zones.zones_for(outcome.e164, state.settings.zone))
+            held_until = iso_utc(int(opens.timestamp() * 1000)) if opens > now else None
             answer.append(DryRunResult(
                 result.endpoint, None, fee_num=outcome.fee_num,
+                encoding="gsm7" if segments.is_gsm7(outcome.text) else "ucs2",
                 send="held" if held_until else "now", held_until=held_until,
             ))
         elif isinstance(refusal, errors.SensitiveWord):
@@ -84,8 +85,9 @@ def respond(
                 result.endpoint, None, code=refusal.code, message=refusal.message,
             ))
     accepted = sum(1 for r in answer if r.code is None)
+    held = sum(1 for r in answer if r.send == "held")
     log.info("dry_run", extra={"project_id": project.id, "items": len(answer),
-                               "accepted": accepted, "held_until": held_until})
+                               "accepted": accepted, "held": held})
     return JsonResponse(DryRunResponse(request_id=request_id(request), dry_run=True, result=answer))
 
 

@@ -154,7 +154,8 @@ DRY_RUN = {
         "true: run every rule (signature, length and fee_num, unsubscribe text, sensitive words,"
         " opt-outs, daily caps, sending window) and answer each item's result without storing"
         " or sending anything (DryRunResponse: message_id null; sensitive_word_position, fee_num,"
-        " send now or held until held_until). Any value but true or false is refused (SMN.0024)."
+        " encoding, send now or held until held_until, when the window opens in the recipient's"
+        " time zones). Any value but true or false is refused (SMN.0024)."
     ),
     "schema": {"type": "string", "enum": ["true", "false"]},
 }

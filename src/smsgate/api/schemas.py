@@ -69,8 +69,9 @@ class DryRunResult(msgspec.Struct, omit_defaults=True):
     ``message_id`` is always null (nothing is stored).  A refused item has ``code`` and
     ``message`` (and for SMN.0227 ``sensitive_word`` and ``sensitive_word_position``, the
     character offset in the item's ``message`` where the word begins, as the sender spelled it);
-    an accepted one has ``fee_num`` and ``send``: ``now``, or ``held`` with ``held_until`` (when
-    the sending window opens, ``2016-08-02T00:00:00Z``)."""
+    an accepted one has ``fee_num``, ``encoding`` (``gsm7`` or ``ucs2``) and ``send``: ``now``, or
+    ``held`` with ``held_until`` (when the sending window opens in the recipient's time zones,
+    ``2016-08-02T00:00:00Z``)."""
 
     endpoint: str
     message_id: None
@@ -79,6 +80,7 @@ class DryRunResult(msgspec.Struct, omit_defaults=True):
     sensitive_word: str | None = None
     sensitive_word_position: int | None = None
     fee_num: int | None = None
+    encoding: Literal["gsm7", "ucs2"] | None = None
     send: Literal["now", "held"] | None = None
     held_until: str | None = None
 

@@ -69,7 +69,7 @@ class Findings:
     refused: list[Verdict] = field(default_factory=list)
     fee_num: int = 0  # SMS parts of the accepted rows
     held: int = 0  # accepted rows the sending window would hold
-    held_until: str | None = None  # when it opens (the first batch that saw it closed)
+    held_until: str | None = None  # when the last held row may go (the window opens per recipient zone)
 
     def add(self, verdict: Verdict) -> None:
         self.tally.add(verdict.code)
@@ -79,7 +79,7 @@ class Findings:
         self.fee_num += verdict.fee_num
         if verdict.held_until:
             self.held += 1
-            self.held_until = self.held_until or verdict.held_until
+            self.held_until = max(self.held_until or "", verdict.held_until)  # ISO UTC: sorts as time
 
     def summary(self, rows: int) -> dict:
         return {"rows": rows, "accepted": self.tally.accepted,

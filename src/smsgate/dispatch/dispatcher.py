@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from smsgate.dispatch.channel import Channel
 from smsgate.dispatch.router import Router
 from smsgate.dispatch.settling import Settling
+from smsgate.domain import zones
 from smsgate.domain.channel import ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.domain.errors import ServiceUnavailable
 from smsgate.domain.records import now_ms
@@ -290,14 +291,16 @@ class Dispatcher(Settling):
         local = datetime.fromtimestamp(now / 1000, self._zone)
         held: dict[int, list[str]] = {}
         sendable: list[Claimed] = []
-        opening: dict[str, datetime] = {}  # per project, once per batch
+        # the window applies in the recipient's zones: once per project and zones, per batch
+        opening: dict[tuple[str, tuple[ZoneInfo, ...]], datetime] = {}
         for m in claimed:
             if now - m.accepted_at > self.settings.validity_ms:
                 await self._finish(m.id, MessageState.EXPIRED, "EXPIRED", now)
                 continue
-            if m.project_id not in opening:
-                opening[m.project_id] = self._window_for(m.project_id).next_open(local)
-            opens = opening[m.project_id]
+            key = (m.project_id, zones.zones_for(m.e164, self._zone))
+            if key not in opening:
+                opening[key] = self._window_for(m.project_id).opens(local, key[1])
+            opens = opening[key]
             if opens > local:
                 held.setdefault(int(opens.timestamp() * 1000), []).append(m.id)
             else:

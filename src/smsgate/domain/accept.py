@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from smsgate.domain import errors, invisible, phone, segments, signatures, unsubscribe
+from smsgate.domain import errors, invisible, phone, segments, signatures, unsubscribe, zones
 from smsgate.domain.sensitive import Lexicon
 from smsgate.domain.records import NewMessage, Sign, SignStatus, SignType, new_message_id
 
@@ -55,7 +55,7 @@ def screen(items: Sequence[Item], rules: ProjectRules, at_ms: int) -> list[Outco
     """Refusal or candidate for each item, in input order."""
     outcomes: list[Outcome] = []
     seen: set[tuple[str, str]] = set()
-    verdicts: dict[str, errors.SmsgateError | int] = {}
+    verdicts: dict[tuple[str, bool], errors.SmsgateError | int] = {}
     for item in items:
         try:
             candidate = check(item, rules, at_ms, verdicts)
@@ -73,22 +73,26 @@ def screen(items: Sequence[Item], rules: ProjectRules, at_ms: int) -> list[Outco
 
 def check(
     item: Item, rules: ProjectRules, at_ms: int,
-    verdicts: dict[str, errors.SmsgateError | int] | None = None,
+    verdicts: dict[tuple[str, bool], errors.SmsgateError | int] | None = None,
 ) -> NewMessage:
     """Every stateless rule for one item; raises the first refusal.
 
-    ``verdicts`` remembers, per text, the refusal or the number of parts: a batch often sends
-    one text to many numbers, and the text's rules are the costly ones."""
+    ``verdicts`` remembers, per text and side of the border (mainland or abroad), the refusal or
+    the number of parts: a batch often sends one text to many numbers, and the text's rules are
+    the costly ones."""
     extend_src_id = _extend_src_id(item.extend_src_id)
     extend_code = _extend_code(item.extend_code)
     number = phone.normalize(item.endpoint)
+    mainland = zones.is_mainland(number.e164)
     # invisible format characters never reach a phone: out before every text rule and fee_num
-    sign, text = _signed_text(item, invisible.strip_format(item.message), rules)
-    verdict = verdicts.get(text) if verdicts is not None else None
+    sign, body = _signed_body(item, invisible.strip_format(item.message), rules)
+    text = signatures.signed_text(sign.name, body, mainland)  # as this recipient receives it
+    key = (text, mainland)
+    verdict = verdicts.get(key) if verdicts is not None else None
     if verdict is None:
-        verdict = _text_verdict(text, rules.lexicon)
+        verdict = _text_verdict(text, body, rules.lexicon, mainland)
         if verdicts is not None:
-            verdicts[text] = verdict
+            verdicts[key] = verdict
     if isinstance(verdict, errors.SmsgateError):
         raise verdict
     return NewMessage(
@@ -119,8 +123,9 @@ def _extend_code(value: str | None) -> str | None:
     return value
 
 
-def _signed_text(item: Item, message: str, rules: ProjectRules) -> tuple[Sign, str]:
-    """The signature that applies and the text as it will be sent (signature first)."""
+def _signed_body(item: Item, message: str, rules: ProjectRules) -> tuple[Sign, str]:
+    """The signature that applies and the text after it (``signatures.signed_text`` puts the
+    signature in, as the recipient's side of the border writes it)."""
     flag = item.message_include_sign_flag
     if flag in _TRUE:
         return _sign_from_prefix(item, message, rules)
@@ -137,7 +142,7 @@ def _signed_text(item: Item, message: str, rules: ProjectRules) -> tuple[Sign, s
             " message_include_sign_flag=true instead of sign_id (one signature per message)."
         )
     _check_sign(sign)
-    return sign, signatures.with_prefix(sign.name, message)
+    return sign, message
 
 
 def _sign_from_prefix(item: Item, message: str, rules: ProjectRules) -> tuple[Sign, str]:
@@ -155,7 +160,7 @@ def _sign_from_prefix(item: Item, message: str, rules: ProjectRules) -> tuple[Si
             "Parameter: sign_id does not match the 【signature】 the message begins with."
         )
     _check_sign(sign)
-    return sign, message
+    return sign, prefix[1]
 
 
 def _sign_by_id(sign_id: str, rules: ProjectRules) -> Sign:
@@ -176,20 +181,19 @@ def _check_sign(sign: Sign) -> None:
         raise errors.SignNotApproved()
 
 
-def _text_verdict(text: str, lexicon: Lexicon) -> errors.SmsgateError | int:
+def _text_verdict(text: str, body: str, lexicon: Lexicon, mainland: bool) -> errors.SmsgateError | int:
     """The text's refusal, or its number of parts when every text rule passes."""
     try:
-        _check_text(text, lexicon)
+        _check_text(text, body, lexicon, mainland)
         return segments.fee_num(text)
     except errors.SmsgateError as refusal:
         return refusal.with_traceback(None)
 
 
-def _check_text(text: str, lexicon: Lexicon) -> None:
-    body = signatures.split_prefix(text)
-    if body is None or not body[1].strip():
+def _check_text(text: str, body: str, lexicon: Lexicon, mainland: bool) -> None:
+    if not body.strip():
         raise errors.MessageInvalid("Parameter: message is empty.")
-    second = signatures.second_signature(body[1])
+    second = signatures.second_signature(body)
     if second is not None:
         raise errors.MessageInvalid(
             f"Parameter: the message carries a second or disguised signature ({second}); one"
@@ -203,7 +207,7 @@ def _check_text(text: str, lexicon: Lexicon) -> None:
         )
     if "\x00" in text:  # no SMS carries it, and PostgreSQL cannot store it
         raise errors.MessageInvalid("Parameter: message contains a NUL character (U+0000).")
-    if not unsubscribe.has_unsubscribe(text):
+    if not unsubscribe.has_unsubscribe(text, unsubscribe.accepts_english(body, mainland)):
         raise errors.UnsubscribeMissing()
     word = lexicon.find(text)
     if word is not None:

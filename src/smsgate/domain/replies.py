@@ -1,21 +1,24 @@
-"""Replies from handsets that ask to stop promotional SMS: the one list of reply words.
+"""Which replies from a phone (MO texts, deliver_sm from a handset) opt its number out.
 
-A promotional text must end with how to opt out (``domain.unsubscribe`` checks that it names one
-of :data:`REPLY_CODES`); a reply that is one of those codes, or 退订 itself, opts the number out
-of the signature it answered.
+One place for the words, so that what the README promises and what the dispatcher does agree.
+The mainland codes the unsubscribe instructions name (R, T, TD, N, STOP, 退订), and the English
+words handsets abroad send (STOP, UNSUBSCRIBE, CANCEL, END, QUIT, as in ``Reply STOP to end``):
+the whole reply, any case, surrounding spaces and ASCII or full-width letters alike.
 """
 
 from __future__ import annotations
 
-__all__ = ["OPT_OUT_WORDS", "REPLY_CODES", "is_opt_out"]
+import unicodedata
 
-# The codes an unsubscribe instruction may name (回T退订, 退订回复TD, 回复STOP退订 ...), longest
-# first where one begins another (TD before T), as the instruction's regex tries them in order.
-REPLY_CODES = ("STOP", "TD", "R", "T", "N")
-# What a reply may say to opt out, compared case-insensitively after trimming spaces.
-OPT_OUT_WORDS = frozenset({code.casefold() for code in REPLY_CODES} | {"退订"})
+__all__ = ["OPT_OUT_WORDS", "is_opt_out"]
+
+OPT_OUT_WORDS = frozenset({
+    "r", "t", "td", "n", "退订",  # the mainland codes (拒收请回复R, 回T退订, …)
+    "stop", "stopall", "unsubscribe", "cancel", "end", "quit",  # the English ones
+})
 
 
 def is_opt_out(text: str) -> bool:
-    """Whether a reply asks to stop: exactly one of the words, in any case, spaces aside."""
-    return text.strip().casefold() in OPT_OUT_WORDS
+    """True when the reply is one of :data:`OPT_OUT_WORDS` and nothing else (``Stop``,
+    `` QUIT ``, ``ＴＤ``; not ``stop it`` or ``don't stop``)."""
+    return unicodedata.normalize("NFKC", text).strip().casefold() in OPT_OUT_WORDS

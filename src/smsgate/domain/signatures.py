@@ -21,6 +21,10 @@ and senders who want to slip a second brand past the rule reach for lookalikes. 
 
 Invisible format characters are removed before the rule runs (``domain.invisible``), so none
 can hide a bracket or split a name.
+
+How the signature is written depends on the recipient (:func:`signed_text`): ``【name】`` forces
+UCS-2 (70 characters a part) even on an English text, so outside mainland China a name in the
+GSM 03.38 alphabet is written ``[name] `` and the text may go as GSM-7 (160 a part).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import re
 
 from smsgate.domain.errors import SignNameInvalid
+from smsgate.domain.segments import is_gsm7
 from smsgate.domain.sensitive import normalize
 
 # 2–8 characters: CJK ideographs, ASCII letters or digits (SPEC §2, SMN.0081).
@@ -52,6 +57,15 @@ def split_prefix(message: str) -> tuple[str, str] | None:
 
 def with_prefix(name: str, body: str) -> str:
     return f"【{name}】{body}"
+
+
+def signed_text(name: str, body: str, mainland: bool) -> str:
+    """The text a recipient receives: ``【name】body`` for a mainland number (carriers there
+    require it), and for one abroad ``[name] body`` when the name is GSM-7 (so an English text
+    stays GSM-7; a name that is not, ``【阿克米】``, keeps ``【】`` and the text UCS-2)."""
+    if mainland or not is_gsm7(name):
+        return with_prefix(name, body)
+    return f"[{name}] {body}"
 
 
 #: rule 1: the signature's own brackets and their lookalikes

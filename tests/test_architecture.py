@@ -43,39 +43,28 @@ ALLOWED: dict[str, frozenset[str]] = {
         "callbacks": ("domain", "config", "store"),
         "smpp": ("domain", "latency"),
         "smsc": ("domain", "smpp"),
-        "dispatch": ("domain", "config", "store", "limits", "smpp", "callbacks", "latency"),
-        "metrics": ("store", "callbacks", "smpp", "latency"),
+        "dispatch": ("domain", "config", "store", "limits", "callbacks", "latency"),
+        "metrics": ("domain", "store", "callbacks", "smpp", "latency"),
         "api": ("domain", "config", "auth", "store", "limits", "callbacks", "logs", "metrics"),
         "console": ("domain", "config", "auth", "store", "callbacks", "dispatch", "api"),
         "worker": ("domain", "config", "store", "limits", "callbacks", "dispatch", "smpp",
                    "smsc", "metrics", "shutdown"),
         "app": ("config", "domain", "store", "api", "console", "metrics", "worker"),
-        "cli": ("domain", "config", "auth", "store", "dispatch", "smsc", "logs", "shutdown",
+        "cli": ("domain", "config", "auth", "store", "dispatch", "smpp", "smsc", "logs", "shutdown",
                 "api", "console", "app", "worker"),
         "__main__": ("cli",),
     }.items()
 }
 
-#: Today's violations, each named; being restructured elsewhere (the dispatcher hands SMPP
-#: fields to its channel; the biggest rooms are split later).  This list must shrink to
-#: empty: take an entry out with the change that fixes it.
+#: Violations allowed for now, each named.  It is empty: a new violation fails, so the layout
+#: only gets cleaner; an entry put back here needs a reason in the commit that adds it.
 KNOWN_DEBT: dict[str, frozenset[object]] = {
     # package cycles, each as the set of packages in it
-    "cycles": frozenset({
-        frozenset({"dispatch", "smpp"}),
-    }),
+    "cycles": frozenset(),
     # imports outside ALLOWED, as (importer, imported)
-    "imports": frozenset({
-        ("smpp", "dispatch"),  # a dispatch Submit carries SMPP's esm_class / data_coding
-    }),
+    "imports": frozenset(),
     # modules over MAX_MODULE_LINES, by path under src/smsgate
-    "modules": frozenset({
-        "smpp/session.py",
-        "smpp/pdu.py",
-        "store/delivery.py",
-        "store/core.py",
-        "dispatch/dispatcher.py",
-    }),
+    "modules": frozenset(),
     # functions over MAX_FUNCTION_LINES, as "path:qualified name"
     "functions": frozenset(),
     # SQL outside store/, and settings read outside config.py, as "path:line"

@@ -79,7 +79,7 @@ class Settings:
     #: emit the seed's short sensitive-word code "SMN.227" instead of "SMN.0227"
     short_sensitive_code: bool = False
     token_ttl_seconds: int = 24 * 3600
-    #: carrier links (TOML/JSON, see dispatch.config); None: the built-in SMSC simulator
+    #: carrier links (TOML/JSON, see smpp.config); None: the built-in SMSC simulator
     channels_file: Path | None = None
     #: the built-in simulator's SMPP port when no channel is configured (its control port is +1)
     sim_port: int = 2775

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smsgate.domain.records import now_ms
 from smsgate.callbacks.poster import PosterStats
 from smsgate.latency import Latency
 from smsgate.smpp.session import SessionStats
@@ -71,7 +72,7 @@ def store_gauges(db: Callable[[], Db]) -> Callable[[], Iterable]:
         depth = GaugeMetricFamily("smsgate_queue_depth", "Messages not yet final: due, held (window"
                                   " or retry backoff), sending, submitted (awaiting a receipt)",
                                   labels=["state"])
-        for state, n in queue_depth(db(), time.time_ns() // 1_000_000).items():
+        for state, n in queue_depth(db(), now_ms()).items():
             depth.add_metric([state], n)
         yield depth
         outbox = GaugeMetricFamily("smsgate_callback_outbox", "Callback events waiting (PENDING)"

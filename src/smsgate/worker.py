@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from smsgate import shutdown
 from smsgate.callbacks.poster import Poster
 from smsgate.callbacks.targets import CallbackGuard, CallbackPolicy
-from smsgate.dispatch.config import load_channels
+from smsgate.domain.records import now_ms
 from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
 from smsgate.dispatch.router import Router
 from smsgate.limits.rate import LocalRate, RateLimiter, TokenReserve
@@ -36,7 +36,8 @@ from smsgate.metrics import (
     store_gauges,
     unmatched_receipts,
 )
-from smsgate.smpp.session import SessionStats, SmppChannel, SmppConfig
+from smsgate.smpp.config import SmppConfig, load_channels
+from smsgate.smpp.session import SessionStats, SmppChannel
 from smsgate.smsc.control import start_control
 from smsgate.smsc.simulator import SimConfig, Simulator
 from smsgate.config import Settings
@@ -144,7 +145,7 @@ class Worker:
         """Lease free bind slots of the configured channels up to this worker's share (a new
         channel per slot), and hand back what is over the share once more workers run.  With
         ``timeout``, each store write may take that long at most (TimeoutError)."""
-        now, asked_at = _now_ms(), time.monotonic()
+        now, asked_at = now_ms(), time.monotonic()
 
         async def write(fn: Any, *args: Any) -> Any:
             return await asyncio.wait_for(self.state.write(fn, *args), timeout)
@@ -191,7 +192,7 @@ class Worker:
             await asyncio.sleep(every)
             asked_at = time.monotonic()
             try:
-                renewal = self.state.write(self._leases.renew, _now_ms(), self._bind_lease_ms)
+                renewal = self.state.write(self._leases.renew, now_ms(), self._bind_lease_ms)
                 held = set(await asyncio.wait_for(renewal, every))
                 self._leases_until = asked_at + self._bind_lease_ms / 1000
             except Exception as exc:
@@ -229,13 +230,14 @@ class Worker:
         self._retired.setdefault(channel.name, SessionStats()).add(channel.stats)
 
     def _window_for(self, project_id: str) -> SendWindow:
-        reader = self.state.reader
+        reader, default = self.state.reader, self.state.settings.send_window
         version = reader.project_version(project_id)
         cached = self._projects.get(project_id)
         if cached is None or cached[0] != version:  # an admin change bumps the version
             project = reader.get_project(project_id) if version is not None else None
-            cached = self._projects[project_id] = (version, project.send_window if project else None)
-        text = cached[1] or self.state.settings.send_window
+            window = project.effective_window(default) if project else None
+            cached = self._projects[project_id] = (version, window)
+        text = cached[1] or default
         if text not in self._windows:
             self._windows[text] = SendWindow.parse(text)
         return self._windows[text]
@@ -297,10 +299,6 @@ def _free_or(port: int) -> int:
             log.warning("simulator_port_taken", extra={"port": port})  # any free port instead
             return 0
     return port
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def tune_gc() -> None:

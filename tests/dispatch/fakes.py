@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 
-from smsgate.dispatch.channel import ChannelError, Inbound, Submit
+from smsgate.domain.channel import ChannelError, Inbound, Submit
 
 
 class FakeChannel:

@@ -67,8 +67,8 @@ async def test_a_message_is_submitted_then_delivered_and_reported(world: World) 
     assert state(world, mid) == "SUBMITTED"
     [(carrier_id, part)] = channel.sent
     assert part.destination == "8613800138000" and part.source == "10690000"
-    assert part.data_coding == 8 and part.esm_class == 0
-    assert part.short_message.decode("utf-16-be") == f"【阿克米】周末特惠{UNSUB}"
+    assert (part.encoding, part.index, part.total) == ("ucs2", 1, 1)
+    assert part.text == f"【阿克米】周末特惠{UNSUB}"
     channel.receipt("000" + carrier_id.lower(), "DELIVRD")  # another spelling of the same id
     await d.flush()
     assert state(world, mid) == "DELIVERED"
@@ -87,9 +87,10 @@ async def test_a_long_message_goes_in_parts_and_the_worst_part_wins(world: World
     await d.drain()
     fee = world.store.message(mid)["fee_num"]
     assert len(channel.sent) == fee == 3
-    udhs = [p.short_message[:6] for _, p in channel.sent]
-    assert [u[5] for u in udhs] == [1, 2, 3] and len({u[3] for u in udhs}) == 1
-    assert all(p.esm_class == 0x40 for _, p in channel.sent)
+    parts = [p for _, p in channel.sent]
+    assert [(p.index, p.total) for p in parts] == [(1, 3), (2, 3), (3, 3)]
+    assert len({p.reference for p in parts}) == 1
+    assert "".join(p.text for p in parts) == f"【阿克米】{text}"
     channel.receipt(channel.sent[0][0], "DELIVRD")
     channel.receipt(channel.sent[1][0], "UNDELIV")
     await d.flush()
@@ -179,7 +180,7 @@ async def test_a_dead_owners_claim_is_taken_over_without_resending_answered_part
     d = dispatcher(world, channel)
     assert await d.step() == 0  # the lease still holds
     await d.step(now=now_ms() + 2_000)  # it ran out
-    assert [p.short_message[5] for _, p in channel.sent] == [2, 3]
+    assert [p.index for _, p in channel.sent] == [2, 3]
     assert state(world, mid) == "SUBMITTED"
 
 

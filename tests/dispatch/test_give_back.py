@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from smsgate.dispatch.channel import ChannelError, ChannelStopping
+from smsgate.domain.channel import ChannelError, ChannelStopping
 from smsgate.dispatch.dispatcher import Dispatcher, DispatchSettings
 from smsgate.dispatch.router import Router
 from smsgate.domain.errors import ServiceUnavailable
@@ -278,7 +278,7 @@ async def test_a_stop_at_any_moment_leaves_nothing_claimed_and_nothing_unrecorde
         states = rows(world, ids)
         claimed = [(m, s) for m, (s, owner) in states.items() if s not in ("QUEUED", "SUBMITTED") or owner]
         assert claimed == [], moment
-        sent = [(part.destination, part.short_message) for _, part in channel.sent]
+        sent = [(part.destination, part.index) for _, part in channel.sent]
         assert len(sent) == len(set(sent)), moment  # no part twice
         [(recorded,)] = world.store.db.execute(
             "SELECT count(*) FROM message_parts WHERE carrier_id IS NOT NULL AND message_id IN"

@@ -11,7 +11,8 @@ import pytest
 import redis
 
 from smsgate.domain import errors
-from smsgate.limits.rate import LocalRate, RedisRate, TokenReserve, capacity, gcra, take
+from smsgate.domain.bucket import capacity, gcra
+from smsgate.limits.rate import LocalRate, RedisRate, TokenReserve, take
 from tests.faults import FaultProxy
 
 
@@ -248,3 +249,13 @@ async def test_reserves_share_the_rate_within_one_chunk_per_process(
     in_window = sum(t >= window_start for t in spent)
     assert in_window <= rate * (ended - window_start) + burst + processes * chunk + 1
     assert sum(c[0] for c in counting) * 10 < len(spent)
+
+
+def test_gcra_borrowing_always_takes_and_says_how_long_to_sleep() -> None:
+    """smpp.throttle's way: every caller gets its token at once and sleeps off its own debt."""
+    tat, waits = 0.0, []
+    for _ in range(4):
+        tat, wait = gcra(tat, 10.0, 1, 10.0, 2, borrow=True)
+        waits.append(wait)
+    assert waits == [0.0, 0.0, pytest.approx(0.1), pytest.approx(0.2)]
+    assert gcra(tat, 10.4, 1, 10.0, 2, borrow=True)[1] == pytest.approx(0.0)  # paid off by then

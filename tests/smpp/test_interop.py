@@ -11,6 +11,7 @@ PDUs or our client answered one of smpplib's with generic_nack.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import datetime
@@ -20,8 +21,9 @@ import pytest
 
 pytest.importorskip("smpplib")
 
-from smsgate.dispatch.channel import ChannelError, Inbound, Submit  # noqa: E402
+from smsgate.domain.channel import ChannelError, Inbound, Submit  # noqa: E402
 from smsgate.domain.carrier_ids import Reading, reading  # noqa: E402
+from smsgate.domain.segments import segment  # noqa: E402
 from smsgate.smpp.parts import build_parts  # noqa: E402
 from smsgate.smpp.session import SmppChannel, SmppConfig, State  # noqa: E402
 from tests.peers.smpplib_smsc import SmpplibSmsc, receipt_text  # noqa: E402
@@ -66,8 +68,11 @@ async def connect(smsc):
         await asyncio.wait_for(channel.close(), 5)
 
 
-def submit_of(part, destination: str = HANDSET) -> Submit:
-    return Submit(SERVICE, destination, part.short_message, part.esm_class, part.data_coding)
+def submits_of(text: str, reference: int = 0, destination: str = HANDSET) -> list[Submit]:
+    """The parts the dispatcher hands a channel for ``text``."""
+    seg = segment(text)
+    return [Submit(SERVICE, destination, chunk, seg.encoding, i, len(seg.parts), reference)
+            for i, chunk in enumerate(seg.parts, 1)]
 
 
 # --- bind and submit ------------------------------------------------------------------------------
@@ -88,11 +93,11 @@ async def test_bind_is_read_by_smpplib_and_its_bind_resp_accepted(smsc, connect)
 async def test_gsm_and_ucs2_multipart_submits_as_smpplib_decodes_them(smsc, connect):
     async with asyncio.timeout(DEADLINE):
         channel = await connect()
-        [gsm] = build_parts("Your code is 1234", reference=0)
-        long_parts = build_parts(LONG_CHINESE, reference=0x2A)
+        [gsm] = submits_of("Your code is 1234")
+        long_parts = build_parts(LONG_CHINESE, reference=0x2A)  # what must arrive, octet for octet
         assert len(long_parts) == 3
-        gsm_id = await channel.submit(submit_of(gsm))
-        long_ids = await asyncio.gather(*(channel.submit(submit_of(p)) for p in long_parts))
+        gsm_id = await channel.submit(gsm)
+        long_ids = await asyncio.gather(*(channel.submit(p) for p in submits_of(LONG_CHINESE, 0x2A)))
 
     assert len(smsc.submits) == 4
     by_payload = {s.pdu.short_message: s for s in smsc.submits}
@@ -127,14 +132,14 @@ async def test_smpplib_error_responses_become_channel_errors(smsc, connect):
     """smpplib writes an error submit_sm_resp with an empty message_id body; the status is what
     counts: a bad address is refused for good, a system error is worth retrying."""
     smsc.refuse = {"8613800000001": 0x0B, "8613800000002": 0x08}  # RINVDSTADR, RSYSERR
-    [part] = build_parts("hello", reference=0)
+    [part] = submits_of("hello")
     async with asyncio.timeout(DEADLINE):
         channel = await connect()
         with pytest.raises(ChannelError) as refused:
-            await channel.submit(submit_of(part, "8613800000001"))
+            await channel.submit(dataclasses.replace(part, destination="8613800000001"))
         with pytest.raises(ChannelError) as failed:
-            await channel.submit(submit_of(part, "8613800000002"))
-        carrier_id = await channel.submit(submit_of(part))
+            await channel.submit(dataclasses.replace(part, destination="8613800000002"))
+        carrier_id = await channel.submit(part)
     assert (refused.value.status, refused.value.transient) == (0x0B, False)
     assert (failed.value.status, failed.value.transient) == (0x08, True)
     assert carrier_id == smsc.submits[-1].message_id != ""
@@ -154,8 +159,8 @@ async def test_receipt_encoded_by_smpplib_reaches_the_handler(smsc, connect, for
     async with asyncio.timeout(DEADLINE):
         channel = await connect()
         channel.on_inbound(inbound.append)
-        [part] = build_parts("Your code is 1234", reference=0)
-        carrier_id = await channel.submit(submit_of(part))
+        [part] = submits_of("Your code is 1234")
+        carrier_id = await channel.submit(part)
         assert carrier_id == smsc.submits[0].message_id == carrier_id.upper()
 
         receipt_id = carrier_id.lower().zfill(10)  # "00001a2b3c": how carriers spell it back
@@ -266,8 +271,8 @@ async def test_unbind_from_smpplib_is_answered_and_we_bind_again(smsc, connect):
         await asyncio.wait_for(first.ended.wait(), 3)
         await smsc.until(lambda: len(smsc.binds) == 2, timeout=5)
         await channel.wait_bound(3)
-        [part] = build_parts("after the rebind", reference=0)
-        carrier_id = await channel.submit(submit_of(part))
+        [part] = submits_of("after the rebind")
+        carrier_id = await channel.submit(part)
     assert (resp.command, resp.status) == ("unbind_resp", 0)
     assert channel.stats.reconnects == 1
     assert smsc.submits[-1].conn == 2 and smsc.submits[-1].message_id == carrier_id

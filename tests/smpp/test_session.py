@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from smsgate.dispatch.channel import ChannelError, ChannelStopping, Inbound, Submit
+from smsgate.domain.channel import ChannelError, ChannelStopping, Inbound, Submit
 from smsgate.logs import JsonFormatter
 from smsgate.domain.carrier_ids import reading
 from smsgate.smpp.pdu import CommandId, Status
@@ -27,8 +27,8 @@ from tests.wait import wait_until_async
 HANDSET = "8613800138000"
 
 
-def part(destination: str = HANDSET, text: bytes = b"hello", source: str = "10690001") -> Submit:
-    return Submit(source, destination, text, 0, 0)
+def part(destination: str = HANDSET, text: str = "hello", source: str = "10690001") -> Submit:
+    return Submit(source, destination, text, "gsm7", 1, 1, 0)
 
 
 def config_for(smsc: Smsc, **overrides: object) -> SmppConfig:
@@ -83,7 +83,7 @@ async def test_submit_sends_what_carriers_expect_and_returns_their_id(peers, con
     channel = await connect(smsc)
     assert channel.up
 
-    assert await channel.submit(part(text=b"hello")) == "00A1B2C3"
+    assert await channel.submit(part(text="hello")) == "00A1B2C3"
 
     sent = smsc.submits[0].fields
     assert (sent["destination_addr"], sent["dest_addr_ton"], sent["dest_addr_npi"]) == (HANDSET, 1, 1)
@@ -190,7 +190,7 @@ async def test_an_unencodable_part_is_refused_for_good(peers, connect):
     channel = await connect(smsc)
 
     with pytest.raises(ChannelError) as refused:
-        await channel.submit(part(text=b"x" * 255))  # over short_message's 254 octets
+        await channel.submit(part(text="x" * 255))  # over short_message's 254 octets
     assert not refused.value.transient
     assert smsc.submits == []
 
@@ -507,10 +507,10 @@ async def test_logs_hold_no_numbers_and_no_text(peers, connect, caplog):
     channel = await connect(smsc)
     channel.on_inbound(lambda inbound: None)
 
-    await channel.submit(part(text=b"secret offer"))
+    await channel.submit(part(text="secret offer"))
     await smsc.deliver({"source_addr": HANDSET, "short_message": b"secret reply"})
     with pytest.raises(ChannelError):
-        await channel.submit(part(text=b"secret offer"))
+        await channel.submit(part(text="secret offer"))
     await channel.wait_bound(3)
 
     assert caplog.records

@@ -89,7 +89,7 @@ async def test_standalone_run_stops_on_sigterm_and_keeps_the_record(tmp_path):
 
 
 def test_an_mo_from_a_national_number_is_not_sent_as_international():
-    from smsgate.dispatch.dispatcher import _e164
+    from smsgate.dispatch.settling import _e164
     from smsgate.smpp.pdu import decode
     from smsgate.smsc.messages import mo_pdu
 

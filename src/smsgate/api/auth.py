@@ -9,12 +9,12 @@ keys, see ``api.promotion``) makes sure the same signature acts only once.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from starlette.requests import Request
 
+from smsgate.domain.records import now_ms
 from smsgate.api.body import read_body
 from smsgate.api.state import AppState
 from smsgate.auth import audit, sdk_hmac
@@ -192,7 +192,7 @@ def _refused(request: Request, headers: dict[str, str], exc: sdk_hmac.SignatureE
 
 def _token_project(state: AppState, request: Request, token: str) -> str:
     found = state.reader.token(token_hash(token))
-    if found is None or found[1] <= time.time() * 1000:
+    if found is None or found[1] <= now_ms():
         audit.token_refused(reason="unknown or revoked" if found is None else "expired",
                             client=_client(request), method=request.method, path=request.url.path)
         raise errors.TokenInvalid()

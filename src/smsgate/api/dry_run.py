@@ -55,12 +55,12 @@ def respond(
     verdicts (a refusal or a candidate), ``results`` what the real call would answer for them."""
     project = context.project
     candidates = [o for o in outcomes if isinstance(o, NewMessage)]
-    cap = project.daily_cap or state.settings.daily_cap
+    cap = project.effective_cap(state.settings.daily_cap)
     now = datetime.now(state.settings.zone)
     refusals = iter(
         state.reader.preview_batch(project.id, now.date().isoformat(), cap, candidates, state.caps)
     )
-    window = SendWindow.parse(project.send_window or state.settings.send_window)
+    window = SendWindow.parse(project.effective_window(state.settings.send_window))
     answer: list[DryRunResult] = []
     for item, outcome, result in zip(items, outcomes, results):
         refusal = next(refusals) if isinstance(outcome, NewMessage) else outcome

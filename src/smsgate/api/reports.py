@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import time
 
 from starlette.requests import Request
 
+from smsgate.domain.records import now_ms
 from smsgate.api.body import decode
 from smsgate.api.resources import caller
 from smsgate.api.responses import JsonResponse, request_id
@@ -51,7 +51,7 @@ def _int(value: str | None, error: type[errors.SmsgateError], low: int, high: in
 
 def report_query(params) -> ReportQuery:
     """The report's filters, each refused with its own SMN code when malformed."""
-    now = int(time.time() * 1000)
+    now = now_ms()
     end = _int(params.get("end_time"), errors.EndTimeInvalid, 0, MAX_TIME_MS) or now
     start = _int(params.get("start_time"), errors.StartTimeInvalid, 0, MAX_TIME_MS)
     start = end - THREE_MONTHS_MS if start is None else start

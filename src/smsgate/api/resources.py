@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import time
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -23,7 +22,7 @@ from smsgate.api.schemas import (
 from smsgate.api.state import AppState
 from smsgate.auth.secrets import new_token, token_hash
 from smsgate.domain import errors
-from smsgate.domain.records import Sign, SignStatus
+from smsgate.domain.records import Sign, SignStatus, now_ms
 
 
 def iso_utc(ms: int) -> str:
@@ -73,7 +72,7 @@ async def create_token(request: Request) -> JsonResponse:
         raise errors.AuthFailed("A token is issued only to a request signed with AK/SK.")
     project = state.reader.require_project(project_id)
     token = new_token()
-    issued = int(time.time() * 1000)
+    issued = now_ms()
     expires = issued + state.settings.token_ttl_seconds * 1000
     if await state.write(state.writer.add_token, token_hash(token), project_id, expires,
                          verified.access_key) is None:  # the key was revoked meanwhile

@@ -11,33 +11,31 @@ import logging
 import threading
 import time
 
+from smsgate.domain.bucket import gcra
+
 log = logging.getLogger("smsgate.auth")
 
 FIELD_LIMIT = 64
 
 
 class RefusalLog:
-    """At most ``burst`` lines per ``per_s`` seconds (a token bucket, per process); the lines
+    """At most ``burst`` lines per ``per_s`` seconds (:mod:`smsgate.domain.bucket`, per process); the lines
     held back meanwhile are counted in the next one let through (``suppressed``)."""
 
     def __init__(self, event: str, burst: int = 10, per_s: float = 60.0) -> None:
         self.event = event
         self.burst = burst
         self.rate = burst / per_s
-        self._tokens = float(burst)
-        self._last = time.monotonic()
+        self._tat = time.monotonic()  # full
         self._suppressed = 0
         self._lock = threading.Lock()
 
     def __call__(self, **fields: object) -> None:
         with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens < 1:
+            self._tat, wait = gcra(self._tat, time.monotonic(), 1, self.rate, self.burst)
+            if wait > 0:
                 self._suppressed += 1
                 return
-            self._tokens -= 1
             suppressed, self._suppressed = self._suppressed, 0
         extra = {k: v[:FIELD_LIMIT] if isinstance(v, str) else v for k, v in fields.items()}
         if suppressed:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from smsgate.store.delivery import DELIVERED, Final
+from smsgate.domain.states import MessageState
+from smsgate.store.delivery import Final
 
 SIGNATURE_HEADER = "X-Smsgate-Signature"
 
@@ -44,7 +45,7 @@ def iso(ms: int | None) -> str | None:
 
 
 def status_event(final: Final) -> tuple[str, bytes]:
-    ok = final.state == DELIVERED
+    ok = final.state == MessageState.DELIVERED
     event = StatusEvent(
         event_type="sms_success_event" if ok else "sms_fail_event",
         sign_id=final.sign_id,

@@ -34,6 +34,7 @@ from typing import Any
 
 import aiohttp
 
+from smsgate.domain.records import now_ms
 from smsgate.callbacks.events import SIGNATURE_HEADER, signature
 from smsgate.callbacks.posts import Planner, body_of
 from smsgate.callbacks.targets import CallbackGuard, split_url
@@ -81,10 +82,6 @@ def lease_ms() -> int:
 def backoff_ms(attempts: int) -> int:
     """Delay before attempt ``attempts + 1`` (``attempts`` already made)."""
     return min(FIRST_BACKOFF_MS * 2 ** max(attempts - 1, 0), MAX_BACKOFF_MS)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(slots=True)

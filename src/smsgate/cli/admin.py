@@ -25,7 +25,7 @@ from smsgate.cli.options import (
     print_result,
 )
 from smsgate.domain import admin as rules
-from smsgate.domain.records import SignStatus
+from smsgate.domain.records import SignStatus, now_ms
 from smsgate.store.outbox import OutboxStore
 
 admin = typer.Typer(help="Operator commands: projects, keys, signatures, lexicon, opt-outs.")
@@ -161,7 +161,7 @@ def token_create(
     store = admin_store(data_dir, database_url)
     store.require_project(project_id)
     token = new_token()
-    expires = int(time.time() * 1000) + hours * 3_600_000
+    expires = now_ms() + hours * 3_600_000
     token_id = store.add_token(token_hash(token), project_id, expires)
     print_result(as_json, {"token": token, "token_id": token_id, "expires_at_ms": expires}, token)
 
@@ -174,7 +174,7 @@ def token_list(
     access key each was minted with, when issued, when it expires, whether revoked."""
     store = admin_store(data_dir, database_url)
     store.require_project(project_id)
-    now = int(time.time() * 1000)
+    now = now_ms()
     rows = [
         {"token_id": t.id,
          "minted_with": t.access_key or ("admin" if t.issued_at is not None else None),

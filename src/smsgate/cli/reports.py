@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -15,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from smsgate.domain.states import MessageState
+from smsgate.domain.records import now_ms
 from smsgate.cli.options import DatabaseUrl, DataDir, Json
 from smsgate.config import Settings
 from smsgate.domain import errors
@@ -59,7 +60,7 @@ def status(
     shown = {**message, "e164": mask_number(message["e164"])}  # as report and the logs show it
     for key in ("project_id", "sign_id", "e164", "state", "status_desc", "fee_num", "attempts", "channel"):
         table.add_row(key, "-" if shown[key] is None else str(shown[key]))
-    if message["state"] == "QUEUED":  # held for the window, or waiting to retry
+    if message["state"] == MessageState.QUEUED:  # held for the window, or waiting to retry
         table.add_row("next attempt", _time(message["next_attempt_at"]))
     for key in ("accepted_at", "submitted_at", "done_at"):
         table.add_row(key, _time(message[key]))
@@ -82,7 +83,7 @@ def report(
     match = _SINCE.fullmatch(since.strip())
     if match is None:
         raise errors.BadRequest(f"--since {since!r} is invalid: use e.g. 30m, 1h or 2d")
-    start = max(int(time.time() * 1000) - int(match.group(1)) * _UNIT_MS[match.group(2)], 0)
+    start = max(now_ms() - int(match.group(1)) * _UNIT_MS[match.group(2)], 0)
     counts, rows = recent(_store(data_dir, database_url).db, start, project, limit)
     if as_json:
         typer.echo(json.dumps({"since_ms": start, "counts": counts,

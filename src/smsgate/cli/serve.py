@@ -19,7 +19,7 @@ from smsgate.cli.options import (
 )
 from smsgate.cli.supervise import listen
 from smsgate.config import Settings
-from smsgate.dispatch.config import ChannelConfigError, load_channels
+from smsgate.smpp.config import ChannelConfigError, load_channels
 from smsgate.domain.window import SendWindow
 from smsgate.store import open_store
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
+from smsgate.domain.records import now_ms
 from smsgate.auth import audit
 from smsgate.auth.secrets import SecretBox
 from smsgate.domain import errors
@@ -160,7 +161,7 @@ def current_session(request: Request) -> Session:
     if not cookie:
         raise NotLoggedIn()
     db = request.app.state.smsgate.reader.db
-    session = sessions_of(request).open(cookie, int(time.time() * 1000), lambda n: operator_hash(db, n))
+    session = sessions_of(request).open(cookie, now_ms(), lambda n: operator_hash(db, n))
     if session is None:
         raise NotLoggedIn()
     return session

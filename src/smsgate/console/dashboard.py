@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from smsgate.domain.states import MessageState
 from smsgate.api.responses import JsonResponse
 from smsgate.api.state import AppState
 from smsgate.console.messages import carrier_of
@@ -18,8 +19,8 @@ from smsgate.store.reports import Counts
 
 
 def _rate(counts: Counts) -> dict:
-    delivered = counts.get("DELIVERED", 0)
-    failed = counts.get("FAILED", 0) + counts.get("EXPIRED", 0)
+    delivered = counts.get(MessageState.DELIVERED, 0)
+    failed = counts.get(MessageState.FAILED, 0) + counts.get(MessageState.EXPIRED, 0)
     total = delivered + failed
     return {"delivered": delivered, "failed": failed, "rate": delivered / total if total else None}
 

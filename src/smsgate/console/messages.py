@@ -8,6 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from smsgate.domain.states import FINAL, MessageState
 from smsgate.api.accept import accept_batch
 from smsgate.api.responses import JsonResponse, request_id
 from smsgate.console.requests import (
@@ -24,7 +25,6 @@ from smsgate.domain import errors, phone
 from smsgate.domain.records import now_ms
 from smsgate.store import history
 from smsgate.store.db import Db
-from smsgate.store.history import FINAL
 from smsgate.store.history import message_history as stored_history
 
 _CARRIER_OF = {f"+86{p}": name for name, prefixes in CARRIER_PREFIXES.items() for p in prefixes}
@@ -60,7 +60,7 @@ def _events(message: dict, parts: list[dict], callbacks: list[dict], replies: li
     events = [{"at": message["accepted_at"], "kind": "accepted",
                "detail": f"request {message['request_id']}"}]
     state, attempts = message["state"], message["attempts"]
-    if state == "QUEUED" and message["next_attempt_at"] > now:
+    if state == MessageState.QUEUED and message["next_attempt_at"] > now:
         if attempts:
             events.append({"at": message["next_attempt_at"], "kind": "retry scheduled",
                            "detail": f"after {attempts} attempt(s): {message['status_desc'] or ''}"})
@@ -70,7 +70,7 @@ def _events(message: dict, parts: list[dict], callbacks: list[dict], replies: li
     elif attempts:
         events.append({"at": None, "kind": "retried",
                        "detail": f"{attempts} earlier attempt(s) failed for a passing reason"})
-    if state == "SENDING":
+    if state == MessageState.SENDING:
         events.append({"at": message["lease_until"], "kind": "sending",
                        "detail": "claimed by a dispatcher (lease until then)"})
     for part in parts:

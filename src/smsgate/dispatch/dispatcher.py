@@ -18,18 +18,20 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from smsgate.callbacks.events import reply_event, status_event
-from smsgate.dispatch.channel import Channel, ChannelError, ChannelStopping, Inbound, Submit
+from smsgate.dispatch.channel import Channel
 from smsgate.dispatch.router import Router
-from smsgate.domain import phone, replies, zones
-from smsgate.domain.errors import EndpointInvalid, ServiceUnavailable
+from smsgate.dispatch.settling import Settling
+from smsgate.domain import zones
+from smsgate.domain.channel import ChannelError, ChannelStopping, Inbound, Submit
+from smsgate.domain.errors import ServiceUnavailable
+from smsgate.domain.records import now_ms
+from smsgate.domain.segments import segment
+from smsgate.domain.states import MessageState
 from smsgate.domain.window import SendWindow
 from smsgate.latency import Latency
 from smsgate.limits.rate import TokenReserve
-from smsgate.smpp.parts import build_parts
 from smsgate.store.binds import new_owner
-from smsgate.store.delivery import (EXPIRED, FAILED, Claimed, DeliveryStore, Final, PartSubmitted, Receipt,
-                                    Unmatched, Waited)
+from smsgate.store.delivery import Claimed, DeliveryStore, Final, PartSubmitted
 from smsgate.store.outbox import OutboxStore
 from smsgate.store.db import transaction
 
@@ -38,18 +40,6 @@ log = logging.getLogger("smsgate.dispatch")
 Write = Callable[..., Awaitable[Any]]
 STORE_RETRY_S = 1.0  # pause after a failed write before trying again
 HAND_OVER_MS = 1_000  # a message this worker cannot route waits this long for another's
-
-
-def _e164(source: str) -> str:
-    """The handset's number as we store it, whether the SMSC wrote it national or international."""
-    try:
-        return phone.normalize(source).e164
-    except EndpointInvalid:
-        return source if source.startswith("+") else f"+{source}"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def _settled(task: asyncio.Task[list[Claimed]] | None) -> list[Claimed] | None:
@@ -77,7 +67,7 @@ class DispatchSettings:
     check_s: float = 1.0  # how often receipts that named no part are looked at again
 
 
-class Dispatcher:
+class Dispatcher(Settling):
     def __init__(
         self,
         write: Write,
@@ -231,57 +221,6 @@ class Dispatcher:
                 log.warning("settle_failed", exc_info=True)
                 await asyncio.sleep(STORE_RETRY_S)
 
-    async def sweep(self, now: int | None = None) -> int:
-        """Give up on receipts that did not come within ``receipt_wait_ms`` (EXPIRED,
-        NO_RECEIPT), telling subscribers; returns how many."""
-        now = now or now_ms()
-        return len(self._time_settling(await self._write(self._expire_unreceipted, now)))
-
-    async def check_waiting(self, now: int | None = None) -> list[Final]:
-        """Look again at receipts that named no open part when they came, once they have
-        waited for their part (see ``DeliveryStore.match_waiting``); count and log those
-        credited to no one.  Returns the messages that became final."""
-        now = now or now_ms()
-        waited = await self._write(self._match_waiting, now)
-        self._count_unmatched(waited.unmatched)
-        return self._time_settling(waited.finals)
-
-    def _match_waiting(self, now: int) -> Waited:
-        with transaction(self._delivery.db):
-            waited = self._delivery.match_waiting(now)
-            self._notify(waited.finals, now)
-        return waited
-
-    def _count_unmatched(self, unmatched: list[Unmatched]) -> None:
-        """(Once committed.) An ambiguous receipt is logged on its own (it means a carrier
-        whose ids need ``receipt_id_format``); duplicates and unknown ones in a sum."""
-        counts: Counter[tuple[str, str]] = Counter()
-        for u in unmatched:
-            counts[(u.channel, u.reason)] += 1
-            if u.reason == "ambiguous":
-                log.warning("receipt_ambiguous", extra={
-                    "channel": u.channel, "receipt_id": u.carrier_id,
-                    "parts": [f"{message_id}/{idx}" for message_id, idx in u.parts]})
-        for (channel, reason), n in counts.items():
-            if reason != "ambiguous":
-                log.info("receipts_unmatched", extra={"channel": channel, "reason": reason, "receipts": n})
-        self.unmatched.update(counts)
-
-    def _time_settling(self, finals: list[Final]) -> list[Final]:
-        """(Once their transaction committed.) How long the messages took to settle."""
-        at = now_ms()
-        for f in finals:
-            self.delivery_latency.observe(max(at - f.accepted_at, 0) / 1000)
-        return finals
-
-    def _expire_unreceipted(self, now: int) -> list[Final]:
-        with transaction(self._delivery.db):
-            finals = self._delivery.expire_unreceipted(now - self.settings.receipt_wait_ms, now)
-            self._notify(finals, now)
-        if finals:
-            log.info("receipts_given_up", extra={"messages": len(finals)})
-        return finals
-
     async def _renew_forever(self) -> None:
         """Keep the lease on messages in hand while a step takes long (a throttling SMSC), so
         that no other worker takes them over while this one still sends them."""
@@ -356,7 +295,7 @@ class Dispatcher:
         opening: dict[tuple[str, tuple[ZoneInfo, ...]], datetime] = {}
         for m in claimed:
             if now - m.accepted_at > self.settings.validity_ms:
-                await self._finish(m.id, EXPIRED, "EXPIRED", now)
+                await self._finish(m.id, MessageState.EXPIRED, "EXPIRED", now)
                 continue
             key = (m.project_id, zones.zones_for(m.e164, self._zone))
             if key not in opening:
@@ -380,14 +319,16 @@ class Dispatcher:
             return
         # the concatenation reference comes from the message id, so a retry that sends the
         # missing parts uses the same one and the handset can still put the parts together
-        parts = build_parts(m.text, reference=int(m.id[-2:], 16))
-        if all(part.index in m.done_parts for part in parts):  # answered under an earlier owner
+        seg = segment(m.text)  # the split fee_num counted: what is billed is what is sent
+        total = len(seg.parts)
+        if all(index in m.done_parts for index in range(1, total + 1)):  # answered under an earlier owner
             await self._write(self._delivery.mark_submitted, m.id, self.owner)
             return
         source = channel.source_address(m.extend_src_id)
+        reference = int(m.id[-2:], 16)
         try:
-            for part in parts:
-                if part.index in m.done_parts:
+            for index, text in enumerate(seg.parts, 1):
+                if index in m.done_parts:
                     continue
                 if self._in_hand.get(m.id) is not m:  # its lease lapsed and another worker has it
                     return
@@ -395,90 +336,28 @@ class Dispatcher:
                 if rate is not None:
                     await rate.take()
                 carrier_id = await channel.submit(
-                    Submit(source, m.e164.lstrip("+"), part.short_message, part.esm_class, part.data_coding)
-                )
+                    Submit(source, m.e164.lstrip("+"), text, seg.encoding, index, total, reference))
                 self._submitted.append(
-                    PartSubmitted(m.id, part.index, part.total, channel.name, carrier_id, now_ms()))
+                    PartSubmitted(m.id, index, total, channel.name, carrier_id, now_ms()))
         except ChannelStopping:
             self._given_back.append(m.id)
         except ChannelError as exc:
             if exc.transient:
                 await self._retry(m, exc.reason)
             else:
-                await self._finish(m.id, FAILED, exc.reason[:64], now_ms())
+                await self._finish(m.id, MessageState.FAILED, exc.reason[:64], now_ms())
 
     async def _retry(self, m: Claimed, reason: str) -> None:
         delay = min(self.settings.first_retry_ms * 2 ** m.attempts, self.settings.max_retry_ms)
         await self._write(self._delivery.retry, m.id, now_ms() + delay, reason[:64], self.owner)
 
-    async def _finish(self, message_id: str, state: str, desc: str, at: int) -> None:
+    async def _finish(self, message_id: str, state: MessageState, desc: str, at: int) -> None:
         self._time_settling(await self._write(self._finish_and_notify, message_id, state, desc, at))
 
-    def _finish_and_notify(self, message_id: str, state: str, desc: str, at: int) -> list[Final]:
+    def _finish_and_notify(self, message_id: str, state: MessageState, desc: str, at: int) -> list[Final]:
         with transaction(self._delivery.db):
             final = self._delivery.finish(message_id, state, desc, at, self.owner)
             if final is None:
                 return []
             self._notify([final], at)
         return [final]
-
-    # --- receipts and replies ----------------------------------------------------------------
-
-    def _receive(self, inbound: Inbound) -> asyncio.Future[None]:
-        """Keep a receipt or reply for the next flush; the channel acknowledges it to the SMSC
-        when the returned future resolves, i.e. once it is stored (exactly once, crash or not)."""
-        self._inbound.append(inbound)
-        if self._stored is None:
-            self._stored = asyncio.get_running_loop().create_future()
-        return self._stored
-
-    async def flush(self) -> None:
-        """Write what the SMSC answered and what it sent back, in one transaction."""
-        submitted, self._submitted = self._submitted, []
-        inbound, self._inbound[:] = list(self._inbound), []
-        stored, self._stored = self._stored, None
-        if submitted or inbound:
-            try:
-                self._time_settling(await self._write(self._settle, submitted, inbound))
-            except BaseException as exc:
-                # parts are kept for the next flush (a stored part is never resent); receipts
-                # and replies are refused to the SMSC, which sends them again
-                self._submitted[:0] = submitted
-                if stored is not None and not stored.done():
-                    stored.set_exception(RuntimeError("the store is unavailable"))
-                    stored.exception()  # retrieved: no "never retrieved" warning
-                raise exc
-        if stored is not None and not stored.done():
-            stored.set_result(None)
-
-    def _settle(self, submitted: list[PartSubmitted], inbound: list[Inbound]) -> list[Final]:
-        """(On the writer.) Record parts, apply receipts (including ones that had arrived before
-        their part was recorded) and replies, and queue the events they cause: an event is
-        queued exactly when the change it reports is stored."""
-        at = now_ms()
-        receipts = [Receipt(i.channel, i.receipt_id, i.stat or "", i.err, i.done_at or at, i.id_format)
-                    for i in inbound if i.is_receipt]
-        with transaction(self._delivery.db):
-            finals = self._delivery.record_parts(submitted)
-            if receipts:
-                finals += self._delivery.apply_receipts(receipts, at)
-            self._notify(finals, at)
-            for reply in (i for i in inbound if not i.is_receipt):
-                self._reply(reply, at)
-        return finals
-
-    def _notify(self, finals: list[Final], at: int) -> None:
-        events = [(f.project_id, *status_event(f), f.message_id) for f in finals]
-        self._outbox.enqueue(events, at)
-
-    def _reply(self, mo: Inbound, at: int) -> None:
-        e164 = _e164(mo.source)
-        origin = self._delivery.record_reply(e164, mo.text, at)
-        if origin is None:
-            log.info("reply_unmatched")  # no message was sent to that number
-            return
-        project_id, sign_id, nation_code = origin
-        body = reply_event(sign_id, nation_code, e164, mo.text, at)
-        self._outbox.enqueue([(project_id, "sms_reply_event", body, None)], at)
-        if replies.is_opt_out(mo.text):
-            self._delivery.opt_out(project_id, sign_id, e164, at)

@@ -57,6 +57,16 @@ class Project:
     def may_promote(self) -> bool:
         return self.enterprise and "promotion" in self.grants
 
+    # The project's effective policy: its own setting, else the service's default (a project
+    # keeps NULL until an operator sets one, and goes back to it on reset).
+    def effective_cap(self, default: int) -> int:
+        """Messages per number per day."""
+        return self.daily_cap or default
+
+    def effective_window(self, default: str) -> str:
+        """The sending window, ``HH:MM-HH:MM`` local time."""
+        return self.send_window or default
+
 
 @dataclass(frozen=True, slots=True)
 class Sign:

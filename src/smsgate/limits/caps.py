@@ -21,6 +21,8 @@ TTL_SECONDS = 2 * 86400  # a day's counters outlive the day in any time zone, th
 
 # Written by hand (no library does it): the check-and-increment of every number of a batch in
 # one atomic step, so processes racing on the same numbers can never pass the cap together.
+# It grants each number min(wanted, room), room = max(cap - count, 0): domain.caps.room, the
+# rule the store applies too (tests/test_cap_rule.py runs the same cases against both).
 # KEYS[i]: the counter of one number; ARGV[1] cap, ARGV[2] TTL, ARGV[2 + i] wanted for KEYS[i].
 _RESERVE = """
 local cap = tonumber(ARGV[1])

@@ -1,11 +1,7 @@
 """Rate limits shared by every process: a project's accept rate, a channel's submit rate.
 
-The algorithm is GCRA (a token bucket kept as one timestamp, the "theoretical arrival time"):
-``n`` tokens cost ``n / rate`` seconds, and a request goes through when the bucket's debt after
-it stays within the burst, ``burst_seconds`` worth of tokens (at least one).  A request larger
-than the burst goes through when the bucket is full and leaves it in debt, so big batches are
-never starved and the long-run rate still holds.  Over any window of ``W`` seconds a key grants
-at most ``rate * W + burst`` tokens.
+The algorithm is :mod:`smsgate.domain.bucket`'s GCRA, with a burst of ``burst_seconds`` worth
+of tokens (at least one).
 
 ``RedisRate`` keeps the timestamp in Redis and reads the time from the Redis server, so all
 processes share one bucket and one clock; ``LocalRate`` is the same for a single process.
@@ -22,9 +18,10 @@ from collections.abc import Callable
 from typing import Protocol
 
 from smsgate.domain import errors
+from smsgate.domain.bucket import capacity, gcra
 from smsgate.limits._redis import TIMEOUT, connect, unavailable_as_503
 
-__all__ = ["LocalRate", "RateLimiter", "RedisRate", "TokenReserve", "gcra", "take"]
+__all__ = ["LocalRate", "RateLimiter", "RedisRate", "TokenReserve", "take"]
 
 BURST_SECONDS = 0.1
 
@@ -34,20 +31,6 @@ class RateLimiter(Protocol):
         """0.0 when ``n`` tokens were taken; else the seconds to wait before trying again
         (nothing is taken then)."""
         ...
-
-
-def gcra(tat: float, now: float, n: int, per_second: float, burst: float) -> tuple[float, float]:
-    """One GCRA decision: ``(new_tat, 0.0)`` when granted, else ``(tat, seconds_to_wait)``.
-
-    ``tat`` is when the bucket is full again; ``burst`` is the capacity in tokens."""
-    start = max(tat, now)
-    new_tat = start + n / per_second
-    wait = new_tat - max(burst, n) / per_second - now
-    return (tat, wait) if wait > 0 else (new_tat, 0.0)
-
-
-def capacity(per_second: float, burst_seconds: float) -> float:
-    return max(1.0, per_second * burst_seconds)
 
 
 class LocalRate:
@@ -72,7 +55,7 @@ class LocalRate:
         return wait
 
 
-# Written by hand (no library does it): the GCRA decision above, atomic in Redis, in
+# Written by hand (no library does it): domain.bucket's GCRA decision, atomic in Redis, in
 # microseconds of the Redis server's clock.  Granted: stores the new TAT (rounded up, so rounding
 # never grants more) with an expiry once the bucket would be full again, and returns 0; refused:
 # returns the microseconds to wait.  KEYS[1] the bucket; ARGV n, per_second, capacity.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from smsgate.domain.segments import GSM7_BASIC, GSM7_EXTENSION, encode_gsm7, encode_ucs2, segment
 
-__all__ = ["DC_DEFAULT", "DC_UCS2", "ESM_UDHI", "Part", "build_parts", "decode_text"]
+__all__ = ["DC_DEFAULT", "DC_UCS2", "ESM_UDHI", "Part", "build_parts", "decode_text", "wire_part"]
 
 DC_DEFAULT = 0x00  # SMSC default alphabet: GSM 03.38, unpacked
 DC_IA5 = 0x01
@@ -48,17 +48,21 @@ def build_parts(text: str, reference: int) -> list[Part]:
     ValueError past 255 parts (the UDH cannot number them).
     """
     seg = segment(text)
-    encode, data_coding = _ENCODERS[seg.encoding]
     total = len(seg.parts)
+    return [wire_part(chunk, seg.encoding, i, total, reference) for i, chunk in enumerate(seg.parts, 1)]
+
+
+def wire_part(text: str, encoding: str, index: int, total: int, reference: int) -> Part:
+    """The submit_sm payload of part ``index`` of ``total`` (its ``text`` cut by
+    :func:`~smsgate.domain.segments.segment`, in that ``encoding``): the concatenation UDH and
+    esm_class UDHI when there are several parts.  Raises ValueError past 255 parts."""
+    encode, data_coding = _ENCODERS[encoding]
     if total == 1:
-        return [Part(encode(seg.parts[0]), 0x00, data_coding, 1, 1)]
+        return Part(encode(text), 0x00, data_coding, 1, 1)
     if total > 255:
         raise ValueError(f"{total} parts: a concatenation UDH numbers at most 255")
-    ref = reference & 0xFF
-    return [
-        Part(bytes((5, 0, 3, ref, total, i)) + encode(chunk), ESM_UDHI, data_coding, i, total)
-        for i, chunk in enumerate(seg.parts, 1)
-    ]
+    return Part(bytes((5, 0, 3, reference & 0xFF, total, index)) + encode(text), ESM_UDHI,
+                data_coding, index, total)
 
 
 def decode_text(short_message: bytes, data_coding: int,

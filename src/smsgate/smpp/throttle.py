@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+from smsgate.domain.bucket import gcra
+
 __all__ = ["Pause", "TokenBucket"]
 
 
 class TokenBucket:
-    """At most ``rate`` acquisitions per second, with bursts of at most ``burst``.
+    """At most ``rate`` acquisitions per second, with bursts of at most ``burst``
+    (:mod:`smsgate.domain.bucket`, borrowing).
 
     Each caller reserves its token at once (the balance may go negative) and sleeps off its own
     debt: waiters are served in arrival order without a lock or a wake-up storm.  ``rate`` <= 0
@@ -26,18 +29,14 @@ class TokenBucket:
     def __init__(self, rate: float, burst: float = 1.0) -> None:
         self.rate = rate
         self._capacity = max(burst, 1.0)
-        self._tokens = self._capacity
-        self._last = time.monotonic()
+        self._tat = time.monotonic()  # full
 
     async def acquire(self) -> None:
         if self.rate <= 0:
             return
-        now = time.monotonic()
-        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        self._tokens -= 1
-        if self._tokens < 0:
-            await asyncio.sleep(-self._tokens / self.rate)
+        self._tat, wait = gcra(self._tat, time.monotonic(), 1, self.rate, self._capacity, borrow=True)
+        if wait > 0:
+            await asyncio.sleep(wait)
 
 
 class Pause:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smsgate.domain.states import MessageState
 from smsgate.store.db import Db
 
-STATES = ("QUEUED", "SENDING", "SUBMITTED", "DELIVERED", "FAILED", "EXPIRED")
-FINAL = ("DELIVERED", "FAILED", "EXPIRED")
+STATES = tuple(MessageState)
 MINUTE_MS = 60_000
 # an id's time is taken when the batch is screened, a little before accepted_at is stamped
 _ID_SLACK_MS = 5 * MINUTE_MS

@@ -3,8 +3,8 @@ checks the hashes; this module only keeps them)."""
 
 from __future__ import annotations
 
-import time
 
+from smsgate.domain.records import now_ms
 from smsgate.store.db import Db, transaction
 
 
@@ -23,7 +23,7 @@ def add_operator(db: Db, name: str, password_hash: str) -> bool:
         if operator_hash(db, name) is not None:
             return False
         db.execute("INSERT INTO operators (name, password_hash, created_at) VALUES (?,?,?)",
-                   (name, password_hash, int(time.time() * 1000)))
+                   (name, password_hash, now_ms()))
     return True
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from smsgate.domain.states import FINAL
 from smsgate.store.db import Db
-from smsgate.store.delivery import queue_depth
-from smsgate.store.history import FINAL, MINUTE_MS, id_floor
+from smsgate.store.claims import queue_depth
+from smsgate.store.history import MINUTE_MS, id_floor
 from smsgate.store.outbox import outbox_depth
 
 #: state -> messages

@@ -11,7 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from smsgate.store.core import Store, _apply_caps  # noqa: F401  (re-exported for tests)
+from smsgate.store.core import Store
 from smsgate.store.db import SqliteDb, transaction  # noqa: F401  (re-exported)
 from smsgate.store.migrations import MIGRATIONS, statements
 

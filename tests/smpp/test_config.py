@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from smsgate.dispatch.config import ChannelConfigError, load_channels
+from smsgate.smpp.config import ChannelConfigError, load_channels
 from smsgate.dispatch.router import Router
 from tests.dispatch.fakes import FakeChannel
 

@@ -73,6 +73,28 @@ def page(db: Db, project_id: str, *, name: str | None = None, kind: TemplateType
     return count, [_template(r) for r in rows]
 
 
+def review_queue(db: Db, project_id: str | None, status: TemplateStatus | None,
+                 limit: int, offset: int) -> tuple[int, list[tuple[Template, str]]]:
+    """Templates of every project (or one), oldest first, each with its project's name: what
+    an operator reviews."""
+    where: list[str] = ["1=1"]
+    params: list[object] = []
+    if project_id:
+        where.append("t.project_id=?")
+        params.append(project_id)
+    if status is not None:
+        where.append("t.status=?")
+        params.append(int(status))
+    clause = " AND ".join(where)
+    count = db.execute(f"SELECT count(*) FROM sms_templates t WHERE {clause}", params).fetchone()[0]
+    columns = ", ".join(f"t.{c.strip()}" for c in _COLUMNS.split(","))
+    rows = db.execute(
+        f"SELECT {columns}, p.name FROM sms_templates t JOIN projects p ON p.id=t.project_id"
+        f" WHERE {clause} ORDER BY t.created_at, t.id LIMIT ? OFFSET ?", [*params, limit, offset],
+    ).fetchall()
+    return count, [(_template(r[:-1]), r[-1]) for r in rows]
+
+
 def set_status(db: Db, project_id: str, template_id: str, status: TemplateStatus,
                reply: str = "") -> Template:
     """Approve or reject (with the reason the customer reads in ``reply``)."""

@@ -296,3 +296,17 @@ def test_a_replayed_signed_call_gets_the_first_answer(world: World) -> None:
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json() and all(x["message_id"] for x in first.json()["result"])
     assert world.store.count_messages(world.project_id) == 2
+
+
+def test_each_side_of_the_border_gets_its_own_text_screened_once(client: TestClient, world: World) -> None:
+    sign_id = world.add_sign("ACME", SignType.PROMOTIONAL, SignStatus.APPROVED)
+    english = approved(client, world, "english", "Big sale today only. STOP to end")
+    r = promote(client, world, english, ["+447911123456", "13800138000", "+447911123457"], sign_id=sign_id)
+    assert codes(r) == [None, "SMN.0204", None]  # English unsubscribe forms count abroad only
+    abroad = world.store.message(r.json()["result"][0]["message_id"])
+    assert abroad["text"] == "[ACME] Big sale today only. STOP to end"
+    assert abroad["fee_num"] == 1  # GSM-7: one part
+    chinese = approved(client, world, "chinese")
+    r = promote(client, world, chinese, ["+447911123456", "13800138000"], sign_id=sign_id)
+    texts = [world.store.message(x["message_id"])["text"] for x in r.json()["result"]]
+    assert texts == [f"[ACME] {CONTENT}", f"【ACME】{CONTENT}"]

@@ -124,7 +124,8 @@ def _text(template: Template, sign: Sign, audience: rules.Audience,
     """An audience's text and its verdict, once a batch: the content passed review, but the
     project's lexicon may have grown since, and the signature is part of the text."""
     text = rules.signed_text(template, sign, audience)
-    return text, text_verdict(text, context.rules.lexicon)
+    mainland = audience is rules.Audience.MAINLAND
+    return text, text_verdict(text, template.content, context.rules.lexicon, mainland)
 
 
 def _endpoint(raw: msgspec.Raw) -> tuple[str, object]:

@@ -173,10 +173,10 @@ def promotional_sign(sign_id: str | None, rules: ProjectRules) -> Sign:
     return sign
 
 
-def text_verdict(text: str, lexicon: Lexicon) -> errors.SmsgateError | int:
-    """Every rule of a signed text (as the headline call runs them): its refusal, or its
-    number of parts."""
-    return _text_verdict(text, lexicon)
+def text_verdict(text: str, body: str, lexicon: Lexicon, mainland: bool) -> errors.SmsgateError | int:
+    """Every rule of a text as a recipient receives it (``body``: after its signature), as the
+    headline call runs them: its refusal, or its number of parts."""
+    return _text_verdict(text, body, lexicon, mainland)
 
 
 def _sign_by_id(sign_id: str, rules: ProjectRules) -> Sign:

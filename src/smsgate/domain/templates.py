@@ -5,10 +5,11 @@ the template call then sends it, signed with the call's ``sign_id``, to up to 99
 content carries no signature of its own: the signature is prepended per recipient, by
 :func:`signed_text`.
 
-The seam for recipient-dependent signatures: SPEC §5 writes a signature ``【name】`` for mainland
-numbers and may write it ``[name] `` abroad (so that a GSM-7 text stays GSM-7).  Every final
-text of a template is made by :func:`signed_text` for an :class:`Audience`, and the template
-call screens each audience's text once per batch; today both audiences get ``【name】``.
+Recipients on either side of the border read a different text: SPEC §5 writes a signature
+``【name】`` for mainland numbers and ``[name] `` abroad when the name is GSM-7 (so that a GSM-7
+text stays GSM-7), and English unsubscribe forms count abroad only.  Every final text of a
+template is made by :func:`signed_text` for an :class:`Audience`, and the template call screens
+each audience's text once per batch.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from smsgate.domain import errors, invisible, signatures, unsubscribe
+from smsgate.domain import errors, invisible, signatures, unsubscribe, zones
 from smsgate.domain.accept import MAX_EXTEND_CODE_BYTES
 from smsgate.domain.phone import Number
 from smsgate.domain.records import Sign, Template, TemplateStatus, TemplateType
@@ -95,7 +96,10 @@ def content(value: object, kind: TemplateType, lexicon: Lexicon) -> str:
         raise errors.MessageInvalid(
             f"Parameter: the template carries a signature ({found}); the call's sign_id adds"
             " the one signature a message has.")
-    if kind == TemplateType.PROMOTIONAL and not unsubscribe.has_unsubscribe(text):
+    # the rule as abroad reads it (English forms count there); the mainland text of a template
+    # that only has an English form is refused per number when it is sent
+    english = unsubscribe.accepts_english(text, mainland=False)
+    if kind == TemplateType.PROMOTIONAL and not unsubscribe.has_unsubscribe(text, english):
         raise errors.UnsubscribeMissing()
     word = lexicon.find(text)
     if word is not None:
@@ -132,13 +136,13 @@ class Audience(Enum):
     """Recipients whose messages are written alike (the signature's form, SPEC §5)."""
 
     MAINLAND = "mainland"  # 【name】text
-    ABROAD = "abroad"  # today 【name】text too; SPEC §5's `[name] ` form belongs here
+    ABROAD = "abroad"  # [name] text when the name is GSM-7, else 【name】text
 
 
 def audience(number: Number) -> Audience:
-    return Audience.MAINLAND if number.nation_code == "+86" else Audience.ABROAD
+    return Audience.MAINLAND if zones.is_mainland(number.e164) else Audience.ABROAD
 
 
 def signed_text(template: Template, sign: Sign, audience: Audience) -> str:
     """The text ``audience`` gets: the one place a template's final text is made."""
-    return signatures.with_prefix(sign.name, template.content)
+    return signatures.signed_text(sign.name, template.content, audience is Audience.MAINLAND)

@@ -3,8 +3,10 @@
 Starts ``smsgate api`` (the HTTP side alone) on a fresh data directory, signs every request with AK/SK as the SDK
 does, and prints accepted messages/second (each run and the median), request latency
 percentiles and the server's peak memory.  Not a test: it asserts nothing but prints figures.
+With ``--template``, every batch is the template call instead: one approved template to 999
+numbers (the same numbers as the headline batches, 2% of them invalid).
 
-    .venv/bin/python bench/accept.py [--runs 5] [--batches 40] [--clients 3] [--workers 1]
+    .venv/bin/python bench/accept.py [--runs 5] [--batches 40] [--clients 3] [--workers 1] [--template]
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import httpx
 from smsgate.auth.sdk_hmac import sign_request
 from smsgate.auth.secrets import SecretBox, new_access_key, new_secret_key
 from smsgate.config import Settings
-from smsgate.domain.records import SignStatus, SignType
+from smsgate.domain.records import SignStatus, SignType, TemplateStatus, TemplateType
+from smsgate.store import templates
 from smsgate.store.sqlite import SqliteStore
 
 SNIPPETS = [
@@ -60,6 +63,31 @@ def batch_body(rng: random.Random, sign_id: str, first_number: int, max_chars: i
             number = "12" + number[2:]  # not a mainland mobile prefix
         items.append({"endpoint": number, "message": realistic_text(rng, max_chars), "sign_id": sign_id})
     return json.dumps({"sms_message": items}, ensure_ascii=False).encode()
+
+
+def numbers(rng: random.Random, first_number: int) -> list[str]:
+    found = []
+    for i in range(999):
+        number = str(13_000_000_000 + first_number + i)
+        if rng.random() < 0.02:
+            number = "12" + number[2:]  # not a mainland mobile prefix
+        found.append(number)
+    return found
+
+
+def template_body(rng: random.Random, template_id: str, sign_id: str, first_number: int) -> bytes:
+    body = {"sms_template_id": template_id, "sign_id": sign_id, "endpoints": numbers(rng, first_number)}
+    return json.dumps(body).encode()
+
+
+def approved_template(data_dir: Path, project_id: str) -> str:
+    """A promotional template, approved (as ``smsgate admin template approve`` does)."""
+    store = SqliteStore(data_dir / "smsgate.sqlite3")
+    content = "".join(SNIPPETS[:8])[:160] + UNSUB[0]  # as long as a headline text, on average
+    template = templates.create(store.db, project_id, "bench", TemplateType.PROMOTIONAL, content, "")
+    templates.set_status(store.db, project_id, template.id, TemplateStatus.APPROVED)
+    store.close()
+    return template.id
 
 
 def set_up(data_dir: Path) -> tuple[str, str, str, str]:
@@ -165,11 +193,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="API processes (smsgate api --workers)")
     parser.add_argument("--profile", metavar="FILE", help="sample the server with py-spy (collapsed stacks)")
+    parser.add_argument("--template", action="store_true",
+                        help="the template call (one approved template to 999 numbers)")
     args = parser.parse_args()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         project_id, ak, sk, sign_id = set_up(data_dir)
+        template_id = approved_template(data_dir, project_id) if args.template else None
         proc, url = start_server(data_dir, args.workers)
         profiler = None
         if args.profile:  # pip install py-spy, in the same environment
@@ -182,14 +213,17 @@ def main() -> None:
             rates, all_latencies = [], []
             for n in range(args.runs):
                 base = n * args.batches * 1000
-                bodies = [batch_body(rng, sign_id, base + b * 1000) for b in range(args.batches)]
+                bodies = [batch_body(rng, sign_id, base + b * 1000) if template_id is None
+                          else template_body(rng, template_id, sign_id, base + b * 1000)
+                          for b in range(args.batches)]
                 elapsed, latencies, accepted = asyncio.run(run(url, project_id, ak, sk, bodies, args.clients))
                 rates.append(accepted / elapsed)
                 all_latencies += latencies
                 print(f"run {n + 1}: {accepted} accepted in {elapsed:.2f} s = {accepted / elapsed:,.0f} msg/s")
             q = statistics.quantiles(all_latencies, n=100)
             print("slowest requests (ms):", sorted(round(x * 1000) for x in all_latencies)[-8:])
-            print(f"accepted messages/second (median of {args.runs} runs): {statistics.median(rates):,.0f}")
+            call = "template call" if args.template else "headline call"
+            print(f"accepted messages/second, {call} (median of {args.runs} runs): {statistics.median(rates):,.0f}")
             print(f"request latency per 999-message batch: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms")
             print(f"server peak memory (VmHWM): {peak_rss_mib(proc.pid):.0f} MiB")
             print(f"CPU seconds: server {cpu_seconds(proc.pid):.1f}, benchmark client {time.process_time():.1f}")

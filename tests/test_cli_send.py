@@ -7,6 +7,7 @@ import json
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.bulk_live import (
@@ -23,7 +24,7 @@ from tests.bulk_live import (
     server,  # noqa: F401  (the module's live server)
     write_csv,
 )
-from tests.live import LiveServer
+from tests.live import LiveServer, smsgate
 
 pytestmark = pytest.mark.slow  # starts smsgate processes
 
@@ -284,3 +285,39 @@ def test_a_second_run_of_the_same_results_waits_for_nothing_and_ctrl_c_says_how_
     assert r.returncode == 0 and "(999 answered by an earlier run)" in r.stdout
     assert_answered_once(tmp_path / "big.results.csv", 2000)
     assert account.messages() == 2000
+
+
+def test_a_file_of_numbers_gets_an_approved_template(server: LiveServer, tmp_path: Path) -> None:
+    account = Account.create(server, "templates")
+    created = httpx.post(f"{server.url}/v2/{account.project_id}/notifications/sms_template",
+                         headers={"X-Auth-Token": account.token()},
+                         json={"sms_template_name": "会员日", "sms_template_type": 1,
+                               "sms_template_content": f"会员日全场五折{UNSUB}"})
+    assert created.status_code == 201, created.text
+    template_id = created.json()["sms_template_id"]
+    numbers = tmp_path / "numbers.txt"  # no header: a number a line
+    numbers.write_text("13800138000\n12345\n\n+8613800138001\n13800138000\n", encoding="utf-8")
+    pending = account.run("send", numbers, "--template", template_id)
+    assert pending.returncode == 1 and "SMN.0163" in pending.stderr  # not reviewed yet
+    smsgate("admin", "template", "approve", account.project_id, template_id, data_dir=server.data_dir)
+
+    r = account.run("send", numbers, "--template", template_id, "--results", str(tmp_path / "n.csv"))
+    assert r.returncode == 0, r.stderr
+    assert "2 accepted, 2 refused (SMN.0012 1, SMN.0190 1)" in r.stdout
+    got = assert_answered_once(tmp_path / "n.csv", 4)
+    assert [g["code"] for g in got] == ["", "SMN.0012", "", "SMN.0190"]
+    assert account.status(got[2]["message_id"])["text"] == f"【阿克米】会员日全场五折{UNSUB}"
+    again = account.run("send", numbers, "--template", template_id, "--results", str(tmp_path / "n.csv"))
+    assert again.returncode == 0 and "(4 answered by an earlier run)" in again.stdout
+    assert account.messages() == 2
+    other = account.run("send", numbers, "--template", "b" * 32, "--results", str(tmp_path / "n.csv"))
+    assert other.returncode == 1 and "another template" in other.stderr
+
+    # a CSV with a header: the endpoint column is read, the others ignored
+    listed = write_csv(tmp_path / "list.csv", [("x", "13800138002"), ("y", "")], header="name,endpoint")
+    r = account.run("send", listed, "--template", template_id)
+    assert r.returncode == 0, r.stderr
+    got = assert_answered_once(tmp_path / "list.results.csv", 2)
+    assert got[0]["message_id"] and (got[1]["code"], got[1]["message"]) == (
+        "SMN.0024", "Parameter: endpoint missing (row not sent).")
+    assert account.messages() == 3

@@ -56,6 +56,23 @@ class ListSignsResponse(_Model, SdkResponse):
     openapi_types = {"request_id": "str", "sms_sign_count": "int", "sms_signs": "list[SignItem]"}
 
 
+class CreateTemplateResponse(_Model, SdkResponse):
+    openapi_types = {"request_id": "str", "sms_template_id": "str"}
+
+
+class TemplateItem(_Model):
+    openapi_types = {"sms_template_id": "str", "sms_template_name": "str", "sms_template_type": "int",
+                     "sms_template_content": "str", "status": "int", "reply": "str", "create_time": "str"}
+
+
+class ListTemplatesResponse(_Model, SdkResponse):
+    openapi_types = {"request_id": "str", "sms_template_count": "int", "sms_templates": "list[TemplateItem]"}
+
+
+class RequestIdResponse(_Model, SdkResponse):
+    openapi_types = {"request_id": "str"}
+
+
 class SmnClient(Client):
     def __init__(self) -> None:
         super().__init__()
@@ -64,6 +81,19 @@ class SmnClient(Client):
             PromotionResponse=PromotionResponse,
             SignItem=SignItem,
             ListSignsResponse=ListSignsResponse,
+            CreateTemplateResponse=CreateTemplateResponse,
+            TemplateItem=TemplateItem,
+            ListTemplatesResponse=ListTemplatesResponse,
+            RequestIdResponse=RequestIdResponse,
+        )
+
+    def call(self, method: str, path: str, response_type: str, body: dict | None = None,
+             query: list | None = None, path_params: dict | None = None):
+        """Any call of the family, as the SDK's generated clients make them."""
+        return self.do_http_request(
+            method=method, resource_path=path, path_params=path_params or {},
+            query_params=query or [], body=body, response_type=response_type,
+            header_params={"Content-Type": "application/json;charset=UTF-8"},
         )
 
     def promotion(self, items: list[dict], headers: dict[str, str] | None = None) -> PromotionResponse:
@@ -201,3 +231,35 @@ def test_admin_errors_are_one_line_and_non_zero(tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0 and "SMN.0001" in result.stderr
     result = smsgate("admin", "project", "set", "x", "--send-window", "8-20", data_dir=tmp_path, check=False)
     assert result.returncode != 0 and "send window" in result.stderr
+
+
+def test_sdk_creates_lists_uses_and_deletes_a_template_the_operator_approved(server: LiveServer) -> None:
+    client = sdk_client(server)
+    templates = "/v2/{project_id}/notifications/sms_template"
+    created = client.call("POST", templates, "CreateTemplateResponse", body={
+        "sms_template_name": "会员日", "sms_template_type": 1,
+        "sms_template_content": f"会员日全场五折{UNSUB}", "remark": "SDK"})
+    assert created.status_code == 201 and len(created.sms_template_id) == 32
+    tid = created.sms_template_id
+    listed = client.call("GET", templates, "ListTemplatesResponse", query=[("status", "0")])
+    assert [(t.sms_template_id, t.status) for t in listed.sms_templates] == [(tid, 0)]
+    with pytest.raises(ClientRequestException) as caught:  # not reviewed yet
+        client.call("POST", "/v2/{project_id}/notifications/sms/promotion", "PromotionResponse",
+                    body={"sms_template_id": tid, "sign_id": server.sign_id, "endpoints": ["13800138020"]})
+    assert (caught.value.status_code, caught.value.error_code) == (400, "SMN.0163")
+
+    smsgate("admin", "template", "approve", server.project_id, tid, data_dir=server.data_dir)
+    sent = client.call("POST", "/v2/{project_id}/notifications/sms/promotion", "PromotionResponse",
+                       body={"sms_template_id": tid, "sign_id": server.sign_id,
+                             "endpoints": ["13800138020", "13800138021", "12345"]})
+    assert [r.code for r in sent.result] == [None, None, "SMN.0012"]
+    assert all(len(r.message_id) == 32 for r in sent.result[:2])
+
+    deleted = client.call("DELETE", templates + "/{sms_template_id}", "RequestIdResponse",
+                          path_params={"sms_template_id": tid})
+    assert deleted.status_code == 200 and len(deleted.request_id) == 32
+    assert client.call("GET", templates, "ListTemplatesResponse").sms_template_count == 0
+    with pytest.raises(ClientRequestException) as caught:
+        client.call("POST", "/v2/{project_id}/notifications/sms/promotion", "PromotionResponse",
+                    body={"sms_template_id": tid, "sign_id": server.sign_id, "endpoints": ["13800138022"]})
+    assert (caught.value.status_code, caught.value.error_code) == (404, "SMN.0162")

@@ -1,6 +1,6 @@
 """The console in a real browser against a real ``smsgate serve`` (delivering to its built-in
 SMSC simulator): log in, approve a signature, send a test batch, watch its receipts arrive on
-the dashboard, read a message's history.
+the dashboard, read a message's history; review templates on their page.
 
 Headless Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright's Python package;
 Playwright never downloads a browser of its own here.  Without Chromium the test is skipped,
@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from smsgate.config import Settings
+from smsgate.domain.records import TemplateType
+from smsgate.store import open_store
+from smsgate.store import templates as stored
 from tests.conftest import UNSUB
 from tests.live import LiveServer, live_server, smsgate
 
@@ -174,3 +178,39 @@ def test_an_operator_sets_batched_callback_delivery(server: LiveServer, page) ->
     assert page.input_value("#callbacks input[name=sms_success_event-wait]") == "300"
     assert page.input_value("#callbacks input[name=sms_fail_event-events]") == ""  # one event per POST
     assert page.errors == []
+
+
+def test_an_operator_reviews_templates_on_the_templates_page(server: LiveServer, page) -> None:
+    data = server.data_dir
+    created = smsgate("admin", "operator", "create", "ops", "--password", PASSWORD, data_dir=data)
+    assert created.returncode == 0, created.stderr
+    store = open_store(Settings(data_dir=data))
+    good = stored.create(store.db, server.project_id, "会员日", TemplateType.PROMOTIONAL, f"会员日五折{UNSUB}", "")
+    bad = stored.create(store.db, server.project_id, "促销", TemplateType.PROMOTIONAL, f"全场清仓{UNSUB}", "")
+    page.goto(f"{server.url}/console/")
+    page.fill("#login-name", "ops")
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#whoami:has-text('ops')")
+
+    page.click("header nav a[data-nav=templates]")  # the pending ones first
+    good_row = page.locator(f"#templates tr[data-template='{good.id}']")
+    good_row.locator(".status:has-text('pending')").wait_for()
+    assert "会员日五折" in good_row.inner_text()
+    good_row.locator("button[data-action=approve]").click()
+    page.wait_for_selector("text=Template 会员日 approved")
+    good_row.wait_for(state="detached")  # no longer pending
+    bad_row = page.locator(f"#templates tr[data-template='{bad.id}']")
+    bad_row.locator("summary").click()
+    bad_row.locator("input[name=reason]").fill("夸大宣传")
+    bad_row.locator("button[data-action=reject]").click()
+    page.wait_for_selector("#templates td:has-text('No templates.')")
+
+    page.select_option("#template-filter select[name=status]", "")
+    page.click("#template-filter button[type=submit]")
+    page.locator(f"#templates tr[data-template='{bad.id}'] .status:has-text('夸大宣传')").wait_for()
+    listed = json.loads(smsgate("admin", "template", "list", server.project_id, "--json", data_dir=data).stdout)
+    assert {t["sms_template_id"]: (t["status"], t["reply"]) for t in listed["templates"]} == {
+        good.id: ("approved", ""), bad.id: ("rejected", "夸大宣传")}
+    store.close()
+    assert page.errors == []  # type: ignore[attr-defined]

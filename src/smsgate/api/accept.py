@@ -117,11 +117,6 @@ def parse_items(body: bytes) -> list[Parsed]:
             raise  # not JSON, not UTF-8: nothing to save
         lenient = decode(body, LenientRequest)  # raises for errors outside the items
         request, items = lenient, lenient.sms_message  # type: ignore[assignment]
-    if request.sms_template_id is not None:
-        raise errors.TemplateNotFound(
-            "The template does not exist: this server has no SMS templates; send"
-            " sms_message items instead."
-        )
     if items is None:
         raise errors.BadRequest("Parameter: sms_message is required.")
     if not 1 <= len(items) <= MAX_ITEMS:

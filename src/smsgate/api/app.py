@@ -10,13 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from smsgate.api import reports, resources, schemas
+from smsgate.api import reports, resources, schemas, templates
 from smsgate.api.openapi import (
     AKSK_ONLY,
     DRY_RUN,
     EVENT_TYPE_QUERY,
     MESSAGE_ID,
     REPORT_QUERY,
+    TEMPLATE_QUERY,
     Doc,
     DocumentedRoute,
     document,
@@ -68,8 +69,20 @@ def routes() -> list[Route]:
         DocumentedRoute(f"{v2}/sms/promotion", send_promotion, "POST", Doc(
             "PromotionSmsBatchPublishWithDiffMessage",
             "Send promotional SMS, each recipient with its own text (1-999).",
-            body=schemas.PromotionBatch, query=(DRY_RUN,), responses=promotion_answers,
-            structs=(schemas.PromotionResponse, schemas.DryRunResponse))),
+            body=schemas.PromotionBatch, alternatives=(schemas.TemplateBatch,), query=(DRY_RUN,),
+            responses=promotion_answers, structs=(schemas.PromotionResponse, schemas.DryRunResponse))),
+        DocumentedRoute(f"{v2}/sms_template", templates.create_template, "POST", Doc(
+            "CreateSmsTemplate", "Create an SMS template (pending review; at most 100 a project).",
+            ok=schemas.TemplateCreated, ok_status="201", body=schemas.NewTemplate)),
+        DocumentedRoute(f"{v2}/sms_template", templates.list_templates, "GET", Doc(
+            "ListSmsTemplates", "List the project's SMS templates, oldest first.",
+            ok=schemas.TemplateListResponse, query=TEMPLATE_QUERY)),
+        DocumentedRoute(f"{v2}/sms_template/{{sms_template_id}}", templates.show_template, "GET", Doc(
+            "ShowSmsTemplate", "One SMS template.", ok=schemas.TemplateResponse, errors=("404",),
+            path={"sms_template_id": MESSAGE_ID})),
+        DocumentedRoute(f"{v2}/sms_template/{{sms_template_id}}", templates.delete_template, "DELETE", Doc(
+            "DeleteSmsTemplate", "Delete an SMS template (messages accepted with it still go out).",
+            ok=schemas.RequestIdBody, errors=("404",), path={"sms_template_id": MESSAGE_ID})),
         DocumentedRoute(f"{v2}/sms_sign", resources.list_signs, "GET", Doc(
             "ListSmsSigns", "List the project's SMS signatures.", ok=schemas.SignListResponse)),
         DocumentedRoute(f"{v2}/sms_sign/{{sign_id}}", resources.delete_sign, "DELETE", Doc(

@@ -63,6 +63,8 @@ class Doc:
     ok_status: str = "200"
     errors: tuple[str, ...] = ()
     body: type | None = None
+    #: other bodies the route takes (the template call beside the headline call's)
+    alternatives: tuple[type, ...] = ()
     query: tuple[dict, ...] = ()
     #: schema details of path parameters (``{"message_id": {"pattern": ...}}``)
     path: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
@@ -78,7 +80,11 @@ class Doc:
         if self.security is not None:
             found["security"] = list(self.security)
         if self.body is not None:
-            found["requestBody"] = {"required": True, "content": _json(self.body)}
+            content = _json(self.body)
+            if self.alternatives:
+                schemas_ = [_json(b)["application/json"]["schema"] for b in (self.body, *self.alternatives)]
+                content = {"application/json": {"schema": {"anyOf": schemas_}}}
+            found["requestBody"] = {"required": True, "content": content}
         if self.responses is not None:
             found["responses"] = self.responses()
         else:
@@ -87,7 +93,7 @@ class Doc:
         return found
 
     def referenced(self) -> tuple[type, ...]:
-        return tuple(s for s in (self.body, self.ok, *self.structs) if s is not None)
+        return tuple(s for s in (self.body, *self.alternatives, self.ok, *self.structs) if s is not None)
 
 
 class DocumentedRoute(Route):
@@ -143,6 +149,13 @@ REPORT_QUERY = (
     query("status", enum=["0", "1", "2"]),
     query("offset", pattern="^[0-9]{1,9}$"),
     query("limit", pattern="^([1-9]|[1-9][0-9]|100)$"),
+)
+TEMPLATE_QUERY = (
+    query("offset", pattern="^[0-9]{1,9}$"),
+    query("limit", pattern="^([1-9]|[1-9][0-9]|100)$"),
+    query("sms_template_name"),
+    query("sms_template_type", enum=["0", "1"]),
+    query("status", enum=["0", "3", "4"]),
 )
 EVENT_TYPE_QUERY = (query("event_type", enum=list(EVENT_TYPES)),)
 

@@ -1,4 +1,5 @@
-"""``POST /v2/{project_id}/notifications/sms/promotion``: PromotionSmsBatchPublishWithDiffMessage.
+"""``POST /v2/{project_id}/notifications/sms/promotion``: PromotionSmsBatchPublishWithDiffMessage,
+and the template call on the same path (``api.template_batch``), told apart by the body.
 
 The route around the accept path (``api.accept``): the caller's project and grant, the dry run,
 and the keys a batch's answer is kept under (so that a retried or replayed batch is answered
@@ -13,7 +14,7 @@ import hashlib
 from starlette.requests import Request
 from starlette.responses import Response
 
-from smsgate.api import dry_run
+from smsgate.api import dry_run, template_batch
 from smsgate.api.accept import accept_batch, item_result, parse_items, screen_items
 from smsgate.api.auth import Signed, authenticated_body, signed
 from smsgate.api.responses import JsonResponse, request_id
@@ -36,12 +37,18 @@ async def send_promotion(request: Request) -> Response:
         replay = state.reader.remembered_response(project_id, key, fingerprint, now_ms())
         if replay is not None:
             return _replay(replay)
+    template = template_batch.template_form(body)  # the template call shares the path
+    if dry and template is not None:
+        return template_batch.respond_dry_run(state, request, context, template)
     if dry:  # every rule, nothing stored
         parsed = parse_items(body)
         outcomes = screen_items(parsed, context)
         results = [item_result(p, o, state) for p, o in zip(parsed, outcomes)]
         return dry_run.respond(state, request, context, parsed, outcomes, results)
-    accepted = await accept_batch(state, context, request_id(request), body, keys)
+    if template is not None:
+        accepted = await template_batch.send(state, context, request_id(request), template, keys)
+    else:
+        accepted = await accept_batch(state, context, request_id(request), body, keys)
     if isinstance(accepted, bytes):
         return _replay(accepted)
     return JsonResponse(PromotionResponse(request_id=request_id(request), result=accepted))

@@ -6,7 +6,7 @@ generate the OpenAPI schema (``api.openapi``).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -116,6 +116,80 @@ class SignListResponse(msgspec.Struct):
     request_id: str
     sms_sign_count: int
     sms_signs: list[SmsSign]
+
+
+class NewTemplate(msgspec.Struct, forbid_unknown_fields=True):
+    """CreateSmsTemplate's body, as documented."""
+
+    sms_template_name: Annotated[str, msgspec.Meta(min_length=1, max_length=30)]
+    sms_template_type: Literal[0, 1]  # 0 notification, 1 promotional
+    sms_template_content: Annotated[str, msgspec.Meta(min_length=1, max_length=480)]
+    remark: str | None = None
+
+
+class LenientTemplate(msgspec.Struct, forbid_unknown_fields=True):
+    """The same body, each field as sent, so that each bad one gets its own SMN code."""
+
+    sms_template_name: Any = None
+    sms_template_type: Any = None
+    sms_template_content: Any = None
+    remark: Any = None
+
+
+class TemplateCreated(msgspec.Struct):
+    request_id: str
+    sms_template_id: str
+
+
+class SmsTemplate(msgspec.Struct):
+    sms_template_id: str
+    sms_template_name: str
+    sms_template_type: int
+    sms_template_content: str
+    status: int  # 0 pending, 3 approved, 4 rejected
+    reply: str
+    create_time: str
+
+
+class TemplateListResponse(msgspec.Struct):
+    request_id: str
+    sms_template_count: int
+    sms_templates: list[SmsTemplate]
+
+
+class TemplateResponse(msgspec.Struct):
+    """One template (**decision**: its list fields beside request_id, and its remark)."""
+
+    request_id: str
+    sms_template_id: str
+    sms_template_name: str
+    sms_template_type: int
+    sms_template_content: str
+    status: int
+    reply: str
+    create_time: str
+    remark: str
+
+
+class TemplateBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """The template-based promotion call, on the headline call's path: one approved
+    promotional template, signed with ``sign_id``, to 1 to 999 numbers."""
+
+    sms_template_id: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    sign_id: str
+    endpoints: Annotated[list[str], msgspec.Meta(min_length=1, max_length=999)]
+    extend_code: str | None = None
+
+
+class TemplateForm(msgspec.Struct, forbid_unknown_fields=True):
+    """The template call's body as read: endpoints left raw, so that a bad one is refused
+    alone; ``sms_message`` only to refuse a body of both forms."""
+
+    sms_template_id: Any = None
+    sign_id: Any = None
+    endpoints: list[msgspec.Raw] | None = None
+    extend_code: str | None = None
+    sms_message: msgspec.Raw | None = None
 
 
 class RequestIdBody(msgspec.Struct):

@@ -15,6 +15,7 @@ import typer
 
 from smsgate.auth.secrets import new_access_key, new_secret_key, new_token, token_hash
 from smsgate.cli.operators import operator_app
+from smsgate.cli.templates import template_app
 from smsgate.cli.options import (
     CliError,
     DatabaseUrl,
@@ -28,7 +29,7 @@ from smsgate.domain import admin as rules
 from smsgate.domain.records import SignStatus, now_ms
 from smsgate.store.outbox import OutboxStore
 
-admin = typer.Typer(help="Operator commands: projects, keys, signatures, lexicon, opt-outs.")
+admin = typer.Typer(help="Operator commands: projects, keys, signatures, templates, lexicon, opt-outs.")
 project_app = typer.Typer(help="Projects and their grants.")
 key_app = typer.Typer(help="AK/SK access keys.")
 sign_app = typer.Typer(help="SMS signatures (the provider reviews them).")
@@ -39,6 +40,7 @@ for sub, name in [
     (project_app, "project"),
     (key_app, "key"),
     (sign_app, "sign"),
+    (template_app, "template"),
     (words_app, "words"),
     (optout_app, "optout"),
     (token_app, "token"),

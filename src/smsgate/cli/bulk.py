@@ -259,8 +259,18 @@ class Api:
 
         A dry run whose answer is not one (a server that ignores ``dry_run`` sends for real)
         stops the command at once, saying so."""
+        return self._post({"sms_message": items}, len(items), first_row, dry_run, idempotency_key)
+
+    def template(self, template_id: str, sign_id: str, endpoints: list[str], first_row: int, *,
+                 idempotency_key: str | None = None) -> list[dict]:
+        """The template call (one approved template to ``endpoints``): a result per number."""
+        body = {"sms_template_id": template_id, "sign_id": sign_id, "endpoints": endpoints}
+        return self._post(body, len(endpoints), first_row, False, idempotency_key)
+
+    def _post(self, payload: dict, count: int, first_row: int, dry_run: bool,
+              idempotency_key: str | None) -> list[dict]:
         url = f"{self.url}?dry_run=true" if dry_run else self.url
-        body = json.dumps({"sms_message": items}, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": JSON_TYPE}
         if idempotency_key:
             headers[IDEMPOTENCY_HEADER] = idempotency_key
@@ -287,10 +297,10 @@ class Api:
                 raise BulkError(f"the answer to {where} is not a promotion response") from None
             if dry_run and answer.get("dry_run") is not True:
                 raise BulkError(f"the server does not support dry runs: it SENT {where}; stopped")
-            if not isinstance(results, list) or len(results) != len(items):
-                count = len(results) if isinstance(results, list) else "no list of"
-                raise BulkError(f"the server answered {where} with {count} results"
-                                f" for {len(items)} items")
+            if not isinstance(results, list) or len(results) != count:
+                found = len(results) if isinstance(results, list) else "no list of"
+                raise BulkError(f"the server answered {where} with {found} results"
+                                f" for {count} items")
             return results
         tries = self.retries + 1
         raise BulkError(f"{self.url.split('/v2/')[0]} did not take {where} ({problem}) after"

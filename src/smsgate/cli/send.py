@@ -3,9 +3,9 @@ resumable.
 
 Every answer is written to the results CSV (one line per row: its message_id, or the code,
 message and sensitive word it was refused with), then recorded in a journal next to it
-(``RESULTS.journal``): a header naming the file (its SHA-256), the project and the signature,
-then one line per answered batch with the results file's size after its rows.  Both are
-fsync'd, results first.  A rerun reads the journal, cuts the results back to the last recorded
+(``RESULTS.journal``): a header naming the file (its SHA-256), the project and the signature
+(and the template, with ``--template``), then one line per answered batch with the results
+file's size after its rows.  Both are fsync'd, results first.  A rerun reads the journal, cuts the results back to the last recorded
 size (rows written by a run that died before recording them), skips the batches it records and
 appends the rest.
 
@@ -50,6 +50,7 @@ from smsgate.cli.bulk import (
     progress,
     read_source,
 )
+from smsgate.cli.numbers import read_numbers
 
 #: the input row (its number, then its cells), then the answer: ``text`` is the row's message
 #: as sent, ``message`` the server's explanation of a refusal
@@ -63,6 +64,10 @@ ResultsOpt = Annotated[Optional[Path], typer.Option(
     "--results", help="Results CSV (default FILE's name + .results.csv); its journal beside it.")]
 
 
+TemplateOpt = Annotated[Optional[str], typer.Option(
+    "--template", help="Send this approved template (its id) to a file of numbers only.")]
+
+
 def send(
     file: File,
     project: ProjectOpt,
@@ -73,11 +78,13 @@ def send(
     token: TokenOpt = None,
     results: ResultsOpt = None,
     retries: RetriesOpt = 4,
+    template: TemplateOpt = None,
 ) -> None:
     """Send every row of a CSV or JSON Lines file (999 a request), with a results CSV; rerun
-    the same command to resume an interrupted run."""
+    the same command to resume an interrupted run.  With --template, the file holds numbers
+    only (an endpoint column, or a number a line) and every row gets the template's text."""
     try:
-        _send(file, project, sign, server, credentials(ak, sk, token), results, retries)
+        _send(file, project, sign, server, credentials(ak, sk, token), results, retries, template)
     except BulkError as exc:
         fail(str(exc))
 
@@ -90,10 +97,10 @@ def default_results(file: Path) -> Path:
 
 
 def _send(file: Path, project: str, sign: str, server: str, creds: Credentials,
-          results: Path | None, retries: int) -> None:
-    source = read_source(file)
+          results: Path | None, retries: int, template: str | None = None) -> None:
+    source = read_numbers(file) if template else read_source(file)
     results_path = results or default_results(file)
-    run = Run.open(results_path, source, project, sign)
+    run = Run.open(results_path, source, project, sign, template)
     earlier = run.tally.rows
     try:
         with Api(server, project, creds, retries) as api, progress() as bar:
@@ -104,10 +111,7 @@ def _send(file: Path, project: str, sign: str, server: str, creds: Credentials,
                 if first in run.answered:
                     continue
                 sendable = [r for r in chunk if r.problem is None]
-                answers = api.promotion(
-                    [r.item(sign) for r in sendable], first,
-                    idempotency_key=source.idempotency_key(first, project, sign),
-                ) if sendable else []
+                answers = _post(api, sendable, first, source, project, sign, template)
                 run.record(chunk, answers)
                 bar.update(task, advance=len(chunk), tally=run.tally.describe())
     except BulkError as exc:
@@ -122,6 +126,19 @@ def _send(file: Path, project: str, sign: str, server: str, creds: Credentials,
     again = f" ({earlier:,} answered by an earlier run)" if earlier else ""
     typer.echo(f"{file}: {len(source.rows):,} rows{again}: {run.tally.describe()};"
                f" results in {results_path}")
+
+
+def _post(api: Api, rows: list[Row], first: int, source: Source, project: str, sign: str,
+          template: str | None) -> list[dict]:
+    """A batch's answers: the headline call, or with a template the template call (a batch
+    key of its own: the same file sent with another template is another request)."""
+    if not rows:
+        return []
+    if template is None:
+        return api.promotion([r.item(sign) for r in rows], first,
+                             idempotency_key=source.idempotency_key(first, project, sign))
+    return api.template(template, sign, [r.endpoint for r in rows], first,
+                        idempotency_key=source.idempotency_key(first, project, f"{sign}/{template}"))
 
 
 def result_line(row: Row, answer: dict | None) -> tuple[object, ...]:
@@ -176,9 +193,12 @@ class Run:
         self.tally = tally
 
     @classmethod
-    def open(cls, results_path: Path, source: Source, project: str, sign: str) -> Run:
+    def open(cls, results_path: Path, source: Source, project: str, sign: str,
+             template: str | None = None) -> Run:
         header = {"journal": JOURNAL_VERSION, "file": str(source.path), "sha256": source.sha256,
                   "project": project, "sign": sign, "rows": len(source.rows)}
+        if template is not None:
+            header["template"] = template
         journal_path = _journal_path(results_path)
         if journal_path.exists():
             return cls._resume(results_path, header)
@@ -230,8 +250,9 @@ class Run:
                 raise BulkError(f"{journal_path} is not a journal of this smsgate send; remove it or"
                                 " choose another --results")
             first, batches_done = entries[0], entries[1:]
-            for key, label in (("sha256", "file"), ("project", "project"), ("sign", "signature")):
-                if first.get(key) != header[key]:
+            for key, label in (("sha256", "file"), ("project", "project"), ("sign", "signature"),
+                               ("template", "template")):
+                if first.get(key) != header.get(key):
                     raise BulkError(f"{journal_path} records another {label} ({first.get(key)});"
                                     " choose another --results for this run")
             size = (batches_done[-1] if batches_done else first)["results_bytes"]

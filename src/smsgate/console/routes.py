@@ -1,5 +1,5 @@
 """``/console``: the single-page app (``pages``) and its JSON API under ``/console/api``
-(``session``, ``projects``, ``signs``, ``lexicon``, ``optouts``, ``messages``, ``dashboard``)."""
+(``session``, ``projects``, ``signs``, ``templates``, ``lexicon``, ``optouts``, ``messages``, ``dashboard``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from smsgate.console.projects import (
 )
 from smsgate.console.session import login, logout, meta, session
 from smsgate.console.signs import approve_sign, create_sign, reject_sign
+from smsgate.console.templates import approve_template, list_templates, reject_template
 
 
 def api_routes() -> list[Route]:
@@ -41,6 +42,9 @@ def api_routes() -> list[Route]:
         Route(f"{p}/signs", create_sign, methods=["POST"]),
         Route(f"{p}/signs/{{sign_id}}/approve", approve_sign, methods=["POST"]),
         Route(f"{p}/signs/{{sign_id}}/reject", reject_sign, methods=["POST"]),
+        Route("/api/templates", list_templates, methods=["GET"]),
+        Route(f"{p}/templates/{{template_id}}/approve", approve_template, methods=["POST"]),
+        Route(f"{p}/templates/{{template_id}}/reject", reject_template, methods=["POST"]),
         Route(f"{p}/words", add_words, methods=["POST"]),
         Route(f"{p}/words/remove", remove_words, methods=["POST"]),
         Route(f"{p}/words/test", test_text, methods=["POST"]),

@@ -173,6 +173,22 @@ def _sign_from_prefix(item: Item, message: str, rules: ProjectRules) -> tuple[Si
     return sign, prefix[1]
 
 
+def promotional_sign(sign_id: str | None, rules: ProjectRules) -> Sign:
+    """The approved promotional signature ``sign_id`` names, or the refusal the headline call
+    gives it (the template call uses it too)."""
+    if not sign_id:
+        raise errors.SignIdInvalid("Parameter: sign_id is required.")
+    sign = _sign_by_id(sign_id, rules)
+    _check_sign(sign)
+    return sign
+
+
+def text_verdict(text: str, body: str, lexicon: Lexicon, mainland: bool) -> errors.SmsgateError | int:
+    """Every rule of a text as a recipient receives it (``body``: after its signature), as the
+    headline call runs them: its refusal, or its number of parts."""
+    return _text_verdict(text, body, lexicon, mainland)
+
+
 def _sign_by_id(sign_id: str, rules: ProjectRules) -> Sign:
     if not _SIGN_ID.fullmatch(sign_id):
         raise errors.SignIdInvalid()

@@ -325,3 +325,51 @@ class TemplateNotFound(SmsgateError):
     code = "SMN.0162"
     status = 404
     default_message = "The template does not exist."
+
+
+class TemplateQuotaReached(SmsgateError):
+    """**decision**: SPEC names no code; SMN's own error table answers 400 SMN.0152 when a
+    project has its 100 SMS templates."""
+
+    code = "SMN.0152"
+    status = 400
+    default_message = "The number of SMS templates has reached the maximum allowed (100)."
+
+
+class TemplateTypeInvalid(SmsgateError):
+    code = "SMN.0155"
+    status = 400
+    default_message = "Parameter: sms_template_type is invalid (0 notification, 1 promotional)."
+
+
+class TemplateNameInvalid(SmsgateError):
+    code = "SMN.0156"
+    status = 400
+    default_message = "Parameter: sms_template_name is invalid (1 to 30 characters)."
+
+
+class TemplateContentInvalid(SmsgateError):
+    code = "SMN.0157"
+    status = 400
+    default_message = "Parameter: sms_template_content is invalid."
+
+
+class TemplateIdInvalid(SmsgateError):
+    code = "SMN.0161"
+    status = 400
+    default_message = "Parameter: sms_template_id is invalid (32 hex digits)."
+
+
+class TemplateNotApproved(SmsgateError):
+    code = "SMN.0163"
+    status = 400
+    default_message = "The template has not been approved."
+
+
+class RemarkInvalid(SmsgateError):
+    """**decision**: SPEC names no code; SMN's own error table answers SMN.0082 for a remark
+    over 1500 bytes."""
+
+    code = "SMN.0082"
+    status = 400
+    default_message = "Parameter: remark is invalid (at most 1500 bytes)."

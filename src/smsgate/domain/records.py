@@ -20,6 +20,17 @@ class SignStatus(IntEnum):
     DELETED = 5
 
 
+class TemplateType(IntEnum):
+    NOTIFICATION = 0
+    PROMOTIONAL = 1
+
+
+class TemplateStatus(IntEnum):
+    PENDING = 0
+    APPROVED = 3
+    REJECTED = 4
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -75,6 +86,21 @@ class Sign:
     name: str
     type: SignType
     status: SignStatus
+    reply: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """An SMS template: a fixed text reviewed once, then sent to many numbers."""
+
+    id: str
+    project_id: str
+    name: str
+    type: TemplateType
+    content: str  # without the signature: the signature is the call's sign_id
+    remark: str
+    status: TemplateStatus
     reply: str
     created_at: int
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-MIGRATIONS = ("schema.sql", "schema_2.sql", "schema_3.sql", "schema_4.sql", "schema_5.sql", "schema_6.sql", "schema_7.sql")
+MIGRATIONS = ("schema.sql", "schema_2.sql", "schema_3.sql", "schema_4.sql", "schema_5.sql", "schema_6.sql", "schema_7.sql",
+              "schema_8.sql")
 
 
 def statements(version: int, dialect: str = "sqlite") -> list[str]:

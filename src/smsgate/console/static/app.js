@@ -140,6 +140,7 @@
     [/^#\/messages\/([0-9a-f]{32})$/, showMessage, "messages"],
     [/^#\/messages(?:\?(.*))?$/, showMessages, "messages"],
     [/^#\/send(?:\?(.*))?$/, showSend, "send"],
+    [/^#\/templates(?:\?(.*))?$/, showTemplates, "templates"],
   ];
 
   function route() {
@@ -604,6 +605,64 @@
             el("td", {}, el("details", {}, el("summary", {}, "event"), el("pre", { class: "body" }, c.body))))) :
             el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No callback for this message."))))),
     );
+  }
+
+  // --- templates: the review queue --------------------------------------------------------
+
+  async function showTemplates(query) {
+    const params = new URLSearchParams(query || "status=pending");
+    const { projects } = await api("GET", "projects");
+    const data = await api("GET", `templates?${params}`);
+    const error = el("p", { class: "error" });
+    const reload = () => showTemplates(params.toString());
+    const filter = el("form", { class: "inline", id: "template-filter" },
+      el("label", {}, "Project", el("select", { name: "project_id" }, el("option", { value: "" }, "every project"),
+        projects.map((p) => el("option", { value: p.id, selected: params.get("project_id") === p.id }, p.name)))),
+      el("label", {}, "Status", el("select", { name: "status" },
+        ["", "pending", "approved", "rejected"].map((s) => el("option", { value: s, selected: (params.get("status") || "") === s }, s || "any")))),
+      el("button", { type: "submit" }, "Show"));
+    filter.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const q = new URLSearchParams();
+      for (const name of ["project_id", "status"]) q.set(name, field(filter, name).value);
+      location.hash = `#/templates?${q}`;
+    });
+    const rows = data.templates.map((t) => {
+      const actions = el("td", {});
+      if (t.status !== "approved") {
+        actions.append(el("button", { type: "button", "data-action": "approve", onclick: () => attempt(error, async () => {
+          await api("POST", `projects/${t.project_id}/templates/${t.id}/approve`);
+          toast(`Template ${t.name} approved`);
+          reload();
+        }) }, "Approve"), " ");
+      }
+      if (t.status !== "rejected") {
+        const reason = el("input", { name: "reason", placeholder: "reason", maxlength: 200, size: 16 });
+        actions.append(el("details", { class: "reject" }, el("summary", {}, "Reject…"),
+          el("div", { class: "reject-form" }, reason, el("button", { type: "button", class: "danger", "data-action": "reject",
+            onclick: () => attempt(error, async () => {
+              await api("POST", `projects/${t.project_id}/templates/${t.id}/reject`, { reason: reason.value });
+              toast(`Template ${t.name} rejected`);
+              reload();
+            }) }, "Reject"))));
+      }
+      return el("tr", { "data-template": t.id },
+        el("td", {}, el("a", { href: `#/projects/${t.project_id}` }, t.project_name)),
+        el("td", {}, t.name, el("div", { class: "muted mono" }, t.id)),
+        el("td", {}, t.type),
+        el("td", { class: "content" }, t.content, t.remark ? el("div", { class: "muted" }, `remark: ${t.remark}`) : null),
+        el("td", { class: "status" }, badge(t.status), t.reply ? el("div", { class: "muted" }, t.reply) : null),
+        el("td", {}, fmtTime(t.created_at)),
+        actions);
+    });
+    setView(el("h1", {}, "Templates"),
+      el("section", { class: "card" },
+        el("p", { class: "muted" }, "Customers create templates through the API (POST …/sms_template); the promotion call sends a template only once it is approved here (or with smsgate admin template approve)."),
+        filter,
+        el("table", { id: "templates" },
+          el("thead", {}, el("tr", {}, ["Project", "Template", "Type", "Content", "Status", "Created", ""].map((h) => el("th", {}, h)))),
+          el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No templates.")))),
+        el("p", { class: "muted" }, `${data.count} template(s)`), error));
   }
 
   // --- a test batch -------------------------------------------------------------------------

@@ -358,3 +358,49 @@ async def test_a_worker_that_finds_its_messages_taken_over_sends_none_of_their_o
     await run
     assert len(channel.sent) == 5  # the parts already handed over, and no more
     assert {world.store.db.execute("SELECT owner FROM messages WHERE id=?", (m,)).fetchone()[0] for m in ids} == {"other"}
+
+
+# --- what a crash can send twice -----------------------------------------------------------
+
+
+def stored_parts(world: World) -> int:
+    return world.store.db.execute("SELECT count(*) FROM message_parts WHERE carrier_id IS NOT NULL").fetchone()[0]
+
+
+async def test_parts_sent_but_not_stored_never_exceed_the_bound_while_the_store_is_slow(world: World) -> None:
+    """A part answered but not yet stored is sent again if the worker dies (its successor
+    cannot know it went).  However slow the store's writes, no more than ``unrecorded_max``
+    parts are ever in that state: sends wait for the store instead."""
+    ids = queue(world, *(f"第{n}号特惠{UNSUB}" for n in range(60)))
+    gate = asyncio.Event()
+
+    async def slow_store(fn, *args):
+        if getattr(fn, "__name__", "") == "_settle" and args[0]:  # answered parts, written late
+            await gate.wait()
+        return fn(*args)
+
+    channel = FakeChannel()
+    db = world.store.db
+    d = Dispatcher(slow_store, DeliveryStore(db), OutboxStore(db), Router([(channel, ["*"])]),
+                   lambda _p: ALWAYS, world.settings.zone, DispatchSettings(unrecorded_max=16, flush_s=0.01))
+    run = asyncio.create_task(d.run())
+    await wait_until_async(lambda: len(channel.sent) >= 16, 10, "the first parts go")
+    for _ in range(20):  # the store stays stuck: sends stop at the bound
+        await asyncio.sleep(0.01)
+        assert len(channel.sent) - stored_parts(world) <= 16
+    assert len(channel.sent) == 16
+    gate.set()  # the store catches up, and everything goes, each part once
+    await wait_until_async(lambda: stored_parts(world) == 60, 10, "every part stored")
+    d.stop()
+    await run
+    assert len(channel.sent) == 60 and {state(world, i) for i in ids} == {"SUBMITTED"}
+
+
+async def test_the_bound_on_unstored_parts_needs_no_settle_loop(world: World) -> None:
+    """step()/drain() run without the background writer: a sender at the bound writes the
+    answered parts itself rather than wait for a writer that is not there."""
+    ids = queue(world, *(f"第{n}号特惠{UNSUB}" for n in range(50)))
+    channel = FakeChannel()
+    d = dispatcher(world, channel, unrecorded_max=4)
+    await asyncio.wait_for(d.drain(), 10)
+    assert len(channel.sent) == 50 and {state(world, i) for i in ids} == {"SUBMITTED"}

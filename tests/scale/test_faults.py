@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smsgate.dispatch.dispatcher import DispatchSettings
+
 from tests.cluster import Cluster
 from tests.faults import FaultProxy
 from tests.wait import wait_until
@@ -126,9 +128,10 @@ def test_kill_9_of_a_worker_loses_nothing_and_resends_no_stored_part(cluster_fac
     assert len(submits) == total  # every message reached the SMSC
     resent_after_storing = [d for d in stored if submits[d.lstrip("+")] > 1]
     assert resent_after_storing == []
-    # parts answered in the victim's last moments, before its next write (every 50 ms)
+    # parts sent in the victim's last moments and not yet stored: never more than the bound,
+    # however slow its store was then (a count, not a time: under load writes take longer)
     in_flight_duplicates = sum(n - 1 for n in submits.values() if n > 1)
-    assert in_flight_duplicates < total * 0.05
+    assert in_flight_duplicates <= DispatchSettings().unrecorded_max
 
 
 def test_an_smsc_that_drops_throttles_and_stalls_gets_everything_once_it_behaves(cluster_factory) -> None:

@@ -65,6 +65,10 @@ class DispatchSettings:
     poll_s: float = 0.2  # idle wait when nothing is due
     flush_s: float = 0.05  # how often receipts are written
     check_s: float = 1.0  # how often receipts that named no part are looked at again
+    # parts sent whose answer is not yet in the store, at most: what a crash can make this
+    # worker's successor send twice, whatever the machine's load (a write that takes long
+    # makes the sends wait, instead of letting the exposure grow with the delay)
+    unrecorded_max: int = 256
 
 
 class Dispatcher(Settling):
@@ -91,6 +95,9 @@ class Dispatcher(Settling):
         self.settings = settings
         self._inbound: list[Inbound] = []
         self._submitted: list[PartSubmitted] = []
+        self._unrecorded = 0  # parts being submitted, or answered and not yet stored
+        self._room = asyncio.Event()  # set when a part is answered, stored or failed
+        self._recording = asyncio.Lock()  # one sender at a time writes answered parts itself
         self._stopping = asyncio.Event()
         # claimed by this dispatcher and not yet released, by id: the claim that holds it (a
         # message retried in the batch in hand may be claimed again by the batch ahead, which
@@ -335,10 +342,16 @@ class Dispatcher(Settling):
                 rate = self._rates.get(channel.name)
                 if rate is not None:
                     await rate.take()
-                carrier_id = await channel.submit(
-                    Submit(source, m.e164.lstrip("+"), text, seg.encoding, index, total, reference))
+                await self._slot()
+                try:
+                    carrier_id = await channel.submit(
+                        Submit(source, m.e164.lstrip("+"), text, seg.encoding, index, total, reference))
+                except BaseException:
+                    self._recorded(1)  # not sent, or not known to be: nothing to store
+                    raise
                 self._submitted.append(
                     PartSubmitted(m.id, index, total, channel.name, carrier_id, now_ms()))
+                self._room.set()
         except ChannelStopping:
             self._given_back.append(m.id)
         except ChannelError as exc:
@@ -346,6 +359,25 @@ class Dispatcher(Settling):
                 await self._retry(m, exc.reason)
             else:
                 await self._finish(m.id, MessageState.FAILED, exc.reason[:64], now_ms())
+
+    async def _slot(self) -> None:
+        """Wait until fewer than ``unrecorded_max`` parts are sent and not yet stored.  With
+        answered parts waiting, the sender writes them itself (no deadlock without the settle
+        loop, as in :meth:`step`); else it waits for an answer or a failure."""
+        while self._unrecorded >= self.settings.unrecorded_max:
+            if self._submitted:
+                async with self._recording:
+                    if self._unrecorded >= self.settings.unrecorded_max and self._submitted:
+                        await self.flush()
+                continue
+            self._room.clear()
+            await self._room.wait()
+        self._unrecorded += 1
+
+    def _recorded(self, parts: int) -> None:
+        """(Called by :meth:`flush` too.) ``parts`` no longer wait for the store."""
+        self._unrecorded -= parts
+        self._room.set()
 
     async def _retry(self, m: Claimed, reason: str) -> None:
         delay = min(self.settings.first_retry_ms * 2 ** m.attempts, self.settings.max_retry_ms)

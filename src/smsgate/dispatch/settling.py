@@ -53,6 +53,9 @@ class Settling:
     delivery_latency: Latency  # accepted -> final, for the messages settled here
     unmatched: Counter[tuple[str, str]]  # (channel, reason) -> receipts
 
+    def _recorded(self, parts: int) -> None:
+        """``parts`` answered parts are now in the store (the dispatcher counts what waits)."""
+
     async def sweep(self, now: int | None = None) -> int:
         """Give up on receipts that did not come within ``receipt_wait_ms`` (EXPIRED,
         NO_RECEIPT), telling subscribers; returns how many."""
@@ -128,6 +131,7 @@ class Settling:
                     stored.set_exception(RuntimeError("the store is unavailable"))
                     stored.exception()  # retrieved: no "never retrieved" warning
                 raise exc
+            self._recorded(len(submitted))
         if stored is not None and not stored.done():
             stored.set_result(None)
 

@@ -119,7 +119,8 @@ def worker(
     # with the API's limits on slow and oversized request heads
     http_config = functools.partial(uvicorn_config, settings=settings, log_config=None,
                                     access_log=False, lifespan="off")
-    typer.echo(f"smsgate: worker on {_store_name(settings)}")
+    if metrics_fd is None:  # under serve, its supervisor has said what runs
+        typer.echo(f"smsgate: worker on {_store_name(settings)}")
     # serve's delivery process: the API's /metrics has the store's gauges, and appends these
     asyncio.run(worker_module.run(settings, secrets, listener, http_config,
                                   store_metrics=metrics_fd is None))
@@ -192,8 +193,9 @@ def _run_http(settings: Settings, access_log: bool, sock: socket.socket | None =
             super().handle_exit(sig, frame)
             self._captured_signals.clear()
 
-    role = "serving" if settings.deliver else "serving the API only"
-    typer.echo(f"smsgate: {role} on http://{settings.host}:{settings.port} ({_store_name(settings)})")
+    if sock is None:  # else a supervisor (serve, api --workers) started it and has said so
+        role = "serving" if settings.deliver else "serving the API only"
+        typer.echo(f"smsgate: {role} on http://{settings.host}:{settings.port} ({_store_name(settings)})")
     Server(uvicorn_config(
         create_app(settings),
         settings,

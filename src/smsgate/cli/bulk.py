@@ -104,14 +104,18 @@ class Source:
 
 
 def read_source(path: Path) -> Source:
+    data, text, is_jsonl = read_file(path)
+    rows = _jsonl_rows(text) if is_jsonl else _csv_rows(text, path)
+    return Source(path, hashlib.sha256(data).hexdigest(), rows)
+
+
+def read_file(path: Path) -> tuple[bytes, str, bool]:
+    """A recipients file's bytes, its text (UTF-8 or GBK) and whether it is JSON Lines."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise BulkError(f"cannot read {path}: {exc.strerror or exc}") from None
-    text = _decode(data, path)
-    is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
-    rows = _jsonl_rows(text) if is_jsonl else _csv_rows(text, path)
-    return Source(path, hashlib.sha256(data).hexdigest(), rows)
+    return data, _decode(data, path), path.suffix.lower() in (".jsonl", ".ndjson")
 
 
 def _decode(data: bytes, path: Path) -> str:

@@ -15,18 +15,13 @@ import io
 import json
 from pathlib import Path
 
-from smsgate.cli.bulk import BulkError, Row, Source, _decode, _records
+from smsgate.cli.bulk import Row, Source, _records, read_file
 
 _MISSING = "Parameter: endpoint missing (row not sent)."
 
 
 def read_numbers(path: Path) -> Source:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BulkError(f"cannot read {path}: {exc.strerror or exc}") from None
-    text = _decode(data, path)
-    is_jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
+    data, text, is_jsonl = read_file(path)
     endpoints = _jsonl(text) if is_jsonl else _csv(text, path)
     rows = [Row(n, e, "", problem=None if e else _MISSING) if isinstance(e, str)
             else Row(n, "", "", problem=e[0]) for n, e in enumerate(endpoints, start=1)]

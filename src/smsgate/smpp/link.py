@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
 
@@ -23,6 +24,7 @@ __all__ = ["ESME_RX_P_APPN", "ESME_RX_T_APPN", "BindRefused", "Link", "LinkLost"
 log = logging.getLogger("smsgate.smpp")
 
 _MAX_SEQUENCE = 0x7FFFFFFF
+_READ_SIZE = 1 << 16
 ESME_RX_P_APPN = 0x64  # "ESME receiver permanent app error": we can never use this deliver_sm
 ESME_RX_T_APPN = 0x65  # "ESME receiver temporary app error": send it again later
 
@@ -87,6 +89,11 @@ class Link:
         self._on_deliver = on_deliver
         self._answering: set[asyncio.Task[None]] = set()  # deliver_sm_resp waiting on a store
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        # requests with the default timeout, in the order sent (so in deadline order): one
+        # timer per link instead of one per request (see _expire)
+        self._deadlines: deque[tuple[float, asyncio.Future[Pdu]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._out: list[bytes] = []  # PDUs for the next write (see _send)
         self._sequence = 0
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -149,7 +156,12 @@ class Link:
         if self.state is State.CLOSED:
             return
         log.info("smpp_link_down", extra={"link": self.label, "reason": reason})
+        self._write_out()  # what is queued (an unbind_resp, a generic_nack) goes first
         self._move(State.CLOSED)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._deadlines.clear()
         if self._writer is not None:
             self._writer.transport.abort()  # close() would wait on a peer that is not reading
         for future in self._pending.values():
@@ -177,21 +189,62 @@ class Link:
         data = encode(Pdu(command, sequence, 0, fields or {}))
         if self._writer is None or self.state is State.CLOSED:
             raise LinkLost("not connected")
-        future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Pdu] = loop.create_future()
         self._pending[sequence] = future
         try:
-            self._writer.write(data)
-            # asyncio.timeout arms one timer; wait_for made a task per PDU (measured: a tenth
-            # of the dispatcher's CPU at 6,000 submit_sm/s)
-            async with asyncio.timeout(timeout or self.config.response_timeout):
-                await self._drain()
+            self._send(data)
+            limit = timeout or self.config.response_timeout
+            if self._writer.transport.get_write_buffer_size():  # the SMSC reads slower than we
+                async with asyncio.timeout(limit):  # write: wait for it (within the deadline)
+                    await self._drain()
+            if timeout is None:  # the common case: the link's one timer (measured: asyncio.timeout
+                # per request was a twentieth of the dispatcher's CPU at 2,000 submit_sm/s)
+                self._expire_at(loop.time() + limit, future)
                 resp = await future
+            else:
+                async with asyncio.timeout(timeout):
+                    resp = await future
         finally:
             self._pending.pop(sequence, None)
+            if not future.done():  # left behind (drain timed out): never failed unheard
+                future.cancel()
         if resp.command_id not in (command | RESP, CommandId.GENERIC_NACK):
             self.drop(f"{resp.command_id.name} answered {command.name}")
             raise LinkLost(f"{resp.command_id.name} answered {command.name}")
         return resp
+
+    def _expire_at(self, deadline: float, future: asyncio.Future[Pdu]) -> None:
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][1].done():  # answered: forget them as we go
+            deadlines.popleft()
+        deadlines.append((deadline, future))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        """Fail with TimeoutError every request past its deadline; arm for the next one."""
+        self._timer = None
+        deadlines = self._deadlines
+        now = asyncio.get_running_loop().time()
+        while deadlines and (deadlines[0][0] <= now or deadlines[0][1].done()):
+            _, future = deadlines.popleft()
+            if not future.done():
+                future.set_exception(TimeoutError())
+        if deadlines:
+            self._timer = asyncio.get_running_loop().call_at(deadlines[0][0], self._expire)
+
+    def _send(self, data: bytes) -> None:
+        """Queue a PDU for this loop iteration's one write: the PDUs of a burst (a window of
+        submits, the answers to a flush of receipts) leave in one send() instead of one each."""
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._write_out)
+        self._out.append(data)
+
+    def _write_out(self) -> None:
+        out, self._out = self._out, []
+        if out and self._writer is not None and self.state is not State.CLOSED:
+            self._writer.write(b"".join(out))
 
     async def _drain(self) -> None:
         assert self._writer is not None
@@ -228,34 +281,45 @@ class Link:
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         reason = "closed by the SMSC"
         try:
+            buffer = bytearray()
             while True:
-                pdu = await self._read_pdu(reader)
-                if pdu is not None:
-                    await self._dispatch(pdu)
-        except asyncio.IncompleteReadError:
-            pass
+                chunk = await reader.read(_READ_SIZE)
+                if not chunk:
+                    break
+                buffer += chunk
+                self._last_rx = time.monotonic()
+                await self._take_pdus(buffer)
         except (OSError, LinkLost, _EndOfLink) as exc:
             reason = str(exc) or repr(exc)
         finally:
             self.drop(reason)
 
-    async def _read_pdu(self, reader: asyncio.StreamReader) -> Pdu | None:
-        """One PDU, or None for one that could not be decoded (answered and skipped)."""
-        head = await reader.readexactly(4)
+    async def _take_pdus(self, buffer: bytearray) -> None:
+        """Handle every whole PDU at the head of ``buffer`` and remove it: a read brings many
+        (a window of submit_sm_resp, a burst of receipts), so they are framed from one chunk
+        rather than read with two awaits each."""
+        pos, size = 0, len(buffer)
         try:
-            length = pdu_length(head)
-        except PduError as exc:  # the stream cannot be resynchronised: answer and give up
-            await self._answer(error_response(exc))
-            raise _EndOfLink(f"bad framing: {exc}") from exc
-        data = head + await reader.readexactly(length - 4)
-        self._last_rx = time.monotonic()
-        try:
-            return decode(data)
-        except PduError as exc:
-            await self._reject(exc)
-            return None
+            while size - pos >= 4:
+                try:
+                    length = pdu_length(buffer[pos:pos + 16])
+                except PduError as exc:  # the stream cannot be resynchronised: answer and give up
+                    self._answer(error_response(exc))
+                    raise _EndOfLink(f"bad framing: {exc}") from exc
+                if size - pos < length:
+                    break
+                data = bytes(buffer[pos:pos + length])
+                pos += length
+                try:
+                    pdu = decode(data)
+                except PduError as exc:
+                    self._reject(exc)
+                    continue
+                await self._dispatch(pdu)
+        finally:
+            del buffer[:pos]
 
-    async def _reject(self, exc: PduError) -> None:
+    def _reject(self, exc: PduError) -> None:
         """A well-framed PDU we cannot read: answer a request (a known one with its own *_resp,
         SMPP 3.4 §4.3); fail the request a response was for (answering a response is not
         allowed, and its outcome is unknown)."""
@@ -266,7 +330,7 @@ class Link:
             if future is not None and not future.done():
                 future.set_exception(LinkLost(f"undecodable response: {exc}"))
             return
-        await self._answer(error_response(exc))
+        self._answer(error_response(exc))
 
     async def _dispatch(self, pdu: Pdu) -> None:
         if pdu.is_response:
@@ -279,32 +343,38 @@ class Link:
         elif pdu.command_id == CommandId.DELIVER_SM:
             status = self._on_deliver(pdu)
             if isinstance(status, int):
-                await self._answer(response_to(pdu, status))
-            else:  # answered once the handler has stored it: reading goes on meanwhile
+                self._answer(response_to(pdu, status))
+            elif isinstance(status, asyncio.Future):  # answered once the handler has stored it
+                # (one future for every receipt of a flush: no task per receipt)
+                status.add_done_callback(lambda stored: self._answer_stored(pdu, stored))
+            else:  # any other awaitable: the same, through a task; reading goes on meanwhile
                 task = asyncio.create_task(self._answer_when_stored(pdu, status))
                 self._answering.add(task)
                 task.add_done_callback(self._answering.discard)
         elif pdu.command_id == CommandId.ENQUIRE_LINK:
-            await self._answer(response_to(pdu))
+            self._answer(response_to(pdu))
         elif pdu.command_id == CommandId.UNBIND:
-            await self._answer(response_to(pdu))
+            self._answer(response_to(pdu))
             raise _EndOfLink("unbound by the SMSC")
         else:  # a known command an ESME is never sent (submit_sm, bind_*, query_sm)
-            await self._answer(Pdu(CommandId.GENERIC_NACK, pdu.sequence, Status.ESME_RINVCMDID))
+            self._answer(Pdu(CommandId.GENERIC_NACK, pdu.sequence, Status.ESME_RINVCMDID))
+        if self._writer is not None and self._writer.transport.get_write_buffer_size():
+            await self._drain()  # the SMSC does not read our answers: stop reading its PDUs
 
     async def _answer_when_stored(self, pdu: Pdu, stored: Awaitable[object]) -> None:
-        """ESME_ROK once the receipt is stored; a temporary error if storing failed, so the
-        SMSC sends it again.  If the link is gone by then, the SMSC still owes it to us."""
         try:
             await stored
             status = Status.ESME_ROK
         except Exception:
             status = ESME_RX_T_APPN
-        await self._answer(response_to(pdu, status))
+        self._answer(response_to(pdu, status))
 
-    async def _answer(self, pdu: Pdu) -> None:
+    def _answer_stored(self, pdu: Pdu, stored: asyncio.Future[object]) -> None:
+        """ESME_ROK once the receipt is stored; a temporary error if storing failed, so the
+        SMSC sends it again.  If the link is gone by then, the SMSC still owes it to us."""
+        ok = not stored.cancelled() and stored.exception() is None
+        self._answer(response_to(pdu, Status.ESME_ROK if ok else ESME_RX_T_APPN))
+
+    def _answer(self, pdu: Pdu) -> None:
         if self._writer is not None and self.state is not State.CLOSED:
-            self._writer.write(encode(pdu))
-            await self._drain()
-
-
+            self._send(encode(pdu))

@@ -27,7 +27,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -205,12 +205,17 @@ class SmppChannel:
         if not self.up:
             raise ChannelError("not bound", transient=True)
         fields = self._submit_fields(submit)
-        async with self._window_slot():
+        await self._window.acquire()  # (not an asynccontextmanager: a part's every await counts)
+        self.stats.window_in_use += 1
+        try:
             await self._pause.wait()
             await self._bucket.acquire()
             if self._stopping:  # waited for a slot while the worker began to stop
                 raise ChannelStopping()
             resp = await self._exchange(fields)
+        finally:
+            self.stats.window_in_use -= 1
+            self._window.release()
         return self._outcome(resp)
 
     async def _drained(self, timeout: float) -> None:
@@ -232,15 +237,6 @@ class SmppChannel:
         """Submits not yet sent raise :class:`ChannelStopping` from now on; those sent still
         get their submit_sm_resp (a part whose answer is dropped would be sent twice)."""
         self._stopping = True
-
-    @contextlib.asynccontextmanager
-    async def _window_slot(self) -> AsyncIterator[None]:
-        async with self._window:
-            self.stats.window_in_use += 1
-            try:
-                yield
-            finally:
-                self.stats.window_in_use -= 1
 
     def _submit_fields(self, submit: Submit) -> dict[str, object]:
         """submit_sm's fields for a part; raises a permanent ChannelError for a part SMPP

@@ -1,10 +1,14 @@
 """Delivery receipts: recognition, tolerant parsing, and id matching across carrier spellings."""
 
+import re
 from datetime import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smsgate.domain.carrier_ids import Reading, reading
+from smsgate.smpp import dlr
 from smsgate.smpp.dlr import Receipt, is_receipt, normalize_id, parse_receipt, receipt_text
 from smsgate.smpp.pdu import CommandId, Pdu, Tag, decode
 from tests.smpp.test_pdu import DELIVER_RECEIPT_TEXT, DELIVER_RECEIPT_TLV
@@ -172,3 +176,31 @@ def test_receipt_text_refuses_unknown_stat():
 )
 def test_normalize_id_is_a_display_form(carrier_id, shown):
     assert normalize_id(carrier_id) == shown
+
+
+# --- the common format's shortcut -----------------------------------------------------------------
+
+_TOKEN = st.text(alphabet="aZ09:_ \tstextid", max_size=10)
+
+
+@given(st.lists(_TOKEN, min_size=8, max_size=8), st.booleans())
+def test_the_appendix_b_shortcut_reads_what_the_general_reader_reads(values, upper):
+    """Receipts in the standard layout are read by one regex; whatever the values (blank,
+    colons, other keys inside them), the fields are those the general key-by-key reader finds."""
+    body = ("id:{} sub:{} dlvrd:{} submit date:{} done date:{} stat:{} err:{} text:{}").format(*values)
+    body = body.upper() if upper else body
+    shortcut = dlr._parse_text(body)
+    saved, dlr._APPENDIX_B = dlr._APPENDIX_B, re.compile(r"(?!)")  # never matches
+    try:
+        assert shortcut == dlr._parse_text(body)
+    finally:
+        dlr._APPENDIX_B = saved
+
+
+def test_the_shortcut_takes_a_standard_receipt():
+    body = receipt_text("0a1B", "DELIVRD", submit=datetime(2024, 1, 15, 12, 30),
+                        done=datetime(2024, 1, 16, 8, 0), text="a stat:x err:y").decode()
+    assert dlr._APPENDIX_B.fullmatch(body)
+    assert dlr._parse_text(body) == {"id": "0a1B", "sub": "001", "dlvrd": "001", "submit date": "2401151230",
+                                     "done date": "2401160800", "stat": "DELIVRD", "err": "000",
+                                     "text": "a stat:x err:y"}

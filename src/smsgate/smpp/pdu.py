@@ -70,45 +70,56 @@ def encode(pdu: Pdu) -> bytes:
     return _HEADER.pack(length, pdu.command_id, pdu.status, pdu.sequence) + body
 
 
+# per command: its field names, for refusing unknown ones with one subset test
+_NAMES = {command: frozenset(f.name for f in table) for command, table in BODIES.items()}
+
+
 def _encode_body(pdu: Pdu) -> bytes:
-    command = CommandId(pdu.command_id)
-    table = BODIES[command]
-    unknown = set(pdu.fields) - {f.name for f in table}
-    if unknown:
+    """(Every submit_sm and receipt answer goes through here: one pass over the table, checks
+    inlined, measured at under half the time of a call per field.)"""
+    command = _COMMANDS.get(pdu.command_id)
+    if command is None:
+        raise ValueError(f"unknown command_id {pdu.command_id!r}")
+    table, fields = BODIES[command], pdu.fields
+    if not fields.keys() <= _NAMES[command]:
+        unknown = set(fields) - _NAMES[command]
         raise ValueError(f"{command.name} has no field(s) {sorted(unknown)}")
     if not table and pdu.tlvs:
         raise ValueError(f"{command.name} has no body")
-    if pdu.is_response and pdu.status and not pdu.fields and not pdu.tlvs:
+    if pdu.is_response and pdu.status and not fields and not pdu.tlvs:
         return b""
     out = bytearray()
     for f in table:
-        _encode_field(out, f, pdu.fields.get(f.name, f.default))
+        value = fields.get(f.name, f.default)
+        kind = f.kind
+        if kind == "u8":
+            if not isinstance(value, int):
+                raise ValueError(f"{f.name} must be an int in 0..255, not {value!r}")
+            try:
+                out.append(value)  # type: ignore[arg-type]
+            except ValueError:
+                raise ValueError(f"{f.name} must be an int in 0..255, not {value!r}") from None
+        elif kind == "c":
+            out += _c_octets(f, value)
+        else:
+            if not isinstance(value, (bytes, bytearray, memoryview)):
+                raise ValueError(f"short_message must be bytes, not {type(value).__name__}")
+            if len(value) > f.size:
+                raise ValueError(f"short_message of {len(value)} octets exceeds 254; use message_payload")
+            out.append(len(value))
+            out += value
     for tag, value in pdu.tlvs.items():
         if len(value) > 0xFFFF:
             raise ValueError(f"TLV 0x{tag:04x} longer than 65535 octets")
-        out += _TLV_HEAD.pack(tag, len(value)) + bytes(value)
+        out += _TLV_HEAD.pack(tag, len(value))
+        out += value
     return bytes(out)
-
-
-def _encode_field(out: bytearray, f: Field, value: object) -> None:
-    if f.kind == "u8":
-        if not isinstance(value, int) or not 0 <= value <= 0xFF:
-            raise ValueError(f"{f.name} must be an int in 0..255, not {value!r}")
-        out.append(value)
-    elif f.kind == "c":
-        out += _c_octets(f, value)
-    else:
-        if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise ValueError(f"short_message must be bytes, not {type(value).__name__}")
-        raw = bytes(value)
-        if len(raw) > f.size:
-            raise ValueError(f"short_message of {len(raw)} octets exceeds 254; use message_payload")
-        out.append(len(raw))
-        out += raw
 
 
 def _c_octets(f: Field, value: object) -> bytes:
     """A C-Octet string: latin-1, no embedded NUL, at most ``f.size`` octets with its NUL."""
+    if value == "":
+        return b"\0"
     try:
         raw = value.encode("latin-1") if isinstance(value, str) else b"\0"
     except UnicodeEncodeError:
@@ -151,15 +162,17 @@ def decode(data: bytes, *, strict: bool = False) -> Pdu:
     if length != len(data) or length > MAX_PDU:
         raise PduError(Status.ESME_RINVCMDLEN, f"command_length {length} for {len(data)} octets",
                        sequence, cid)
-    try:
-        command = CommandId(cid)
-    except ValueError:
-        raise PduError(Status.ESME_RINVCMDID, f"unknown command_id 0x{cid:08x}", sequence, cid) from None
+    command = _COMMANDS.get(cid)
+    if command is None:
+        raise PduError(Status.ESME_RINVCMDID, f"unknown command_id 0x{cid:08x}", sequence, cid)
     try:
         fields, tlvs = _decode_body(command, bytes(data[_HEADER.size:]), strict)
     except PduError as e:
         raise PduError(e.status, f"{command.name}: {e}", sequence, cid) from None
     return Pdu(command, sequence, status, fields, tlvs)
+
+
+_COMMANDS: dict[int, CommandId] = {int(c): c for c in CommandId}  # a dict get, not an enum call
 
 
 def _decode_body(command: CommandId, body: bytes, strict: bool) -> tuple[dict[str, object], dict[int, bytes]]:
@@ -172,35 +185,37 @@ def _decode_body(command: CommandId, body: bytes, strict: bool) -> tuple[dict[st
     if is_response and not body:
         return {}, {}  # error responses may omit their body
     fields: dict[str, object] = {}
-    pos = 0
-    for i, f in enumerate(table):
-        lenient = is_response and i == len(table) - 1
-        fields[f.name], pos = _decode_field(f, body, pos, lenient, strict)
-    return fields, _decode_tlvs(body, pos, strict)
-
-
-def _decode_field(f: Field, body: bytes, pos: int, lenient: bool, strict: bool) -> tuple[object, int]:
-    if f.kind == "u8":
-        if pos >= len(body):
-            raise PduError(Status.ESME_RINVCMDLEN, f"body ends before {f.name}")
-        return body[pos], pos + 1
-    if f.kind == "c":
-        end = body.find(b"\0", pos)
-        if end < 0:
-            if not lenient:
-                raise PduError(Status.ESME_RINVCMDLEN, f"{f.name} is not NUL-terminated within the body")
-            return body[pos:].decode("latin-1"), len(body)
-        if strict and end - pos >= f.size:
-            raise PduError(f.error, f"{f.name} of {end - pos} octets exceeds {f.size - 1}")
-        return body[pos:end].decode("latin-1"), end + 1
-    if pos >= len(body):
-        raise PduError(Status.ESME_RINVCMDLEN, "body ends before sm_length")
-    end = pos + 1 + body[pos]
-    if end > len(body):
-        raise PduError(Status.ESME_RINVMSGLEN, f"sm_length {body[pos]} overruns the body")
-    if strict and body[pos] > f.size:
-        raise PduError(f.error, f"sm_length {body[pos]} exceeds {f.size}")
-    return body[pos + 1:end], end
+    pos, size, last = 0, len(body), len(table) - 1
+    for i, f in enumerate(table):  # (inlined: a call per field was most of a decode)
+        kind = f.kind
+        if kind == "u8":
+            if pos >= size:
+                raise PduError(Status.ESME_RINVCMDLEN, f"body ends before {f.name}")
+            fields[f.name] = body[pos]
+            pos += 1
+        elif kind == "c":
+            end = body.find(b"\0", pos)
+            if end < 0:
+                if not (is_response and i == last):
+                    raise PduError(Status.ESME_RINVCMDLEN, f"{f.name} is not NUL-terminated within the body")
+                fields[f.name] = body[pos:].decode("latin-1")
+                pos = size
+                continue
+            if strict and end - pos >= f.size:
+                raise PduError(f.error, f"{f.name} of {end - pos} octets exceeds {f.size - 1}")
+            fields[f.name] = body[pos:end].decode("latin-1")
+            pos = end + 1
+        else:
+            if pos >= size:
+                raise PduError(Status.ESME_RINVCMDLEN, "body ends before sm_length")
+            end = pos + 1 + body[pos]
+            if end > size:
+                raise PduError(Status.ESME_RINVMSGLEN, f"sm_length {body[pos]} overruns the body")
+            if strict and body[pos] > f.size:
+                raise PduError(f.error, f"sm_length {body[pos]} exceeds {f.size}")
+            fields[f.name] = body[pos + 1:end]
+            pos = end
+    return fields, (_decode_tlvs(body, pos, strict) if pos < size else {})
 
 
 def _decode_tlvs(body: bytes, pos: int, strict: bool) -> dict[int, bytes]:

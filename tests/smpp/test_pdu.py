@@ -14,9 +14,11 @@ from smsgate.smpp.pdu import (
     Pdu,
     PduError,
     Status,
+    SubmitTemplate,
     Tag,
     decode,
     encode,
+    encode_body,
     error_response,
     generic_nack,
     pdu_length,
@@ -471,3 +473,27 @@ def test_submit_round_trip(command, sequence, fields, tlvs):
     wire = encode(pdu)
     assert pdu_length(wire) == len(wire)
     assert decode(wire) == pdu
+
+
+# --- submit_sm from a prepared template -------------------------------------------------------------
+
+_ADDRESS = st.text(alphabet="0123456789+ABCxyz", max_size=22)
+
+
+@given(source=_ADDRESS, destination=_ADDRESS, ton=st.integers(0, 6), npi=st.integers(0, 18),
+       esm_class=st.integers(0, 300), data_coding=st.integers(0, 300), short_message=st.binary(max_size=260))
+def test_a_submit_template_writes_what_encode_writes_and_refuses_what_it_refuses(
+        source, destination, ton, npi, esm_class, data_coding, short_message):
+    fields = {"source_addr_ton": ton, "source_addr_npi": npi, "source_addr": source, "dest_addr_ton": 1,
+              "dest_addr_npi": 1, "destination_addr": destination, "esm_class": esm_class,
+              "registered_delivery": 1, "data_coding": data_coding, "short_message": short_message}
+    try:
+        expected = encode(Pdu(CommandId.SUBMIT_SM, 7, 0, fields))
+    except ValueError:
+        expected = None
+    try:
+        got = encode_body(CommandId.SUBMIT_SM, 7, SubmitTemplate(source, ton, npi).body(
+            destination, esm_class, data_coding, short_message))
+    except ValueError:
+        got = None
+    assert got == expected

@@ -16,7 +16,7 @@ from enum import Enum
 
 from smsgate.smpp.config import SmppConfig
 from smsgate.smpp.commands import RESP
-from smsgate.smpp.pdu import (CommandId, Pdu, PduError, Status, decode, encode, error_response,
+from smsgate.smpp.pdu import (CommandId, Pdu, PduError, Status, decode, encode, encode_body, error_response,
                               pdu_length, response_to)
 
 __all__ = ["ESME_RX_P_APPN", "ESME_RX_T_APPN", "BindRefused", "Link", "LinkLost", "State", "status_name"]
@@ -180,13 +180,17 @@ class Link:
     # --- requests we send ---
 
     async def request(self, command: CommandId, fields: dict[str, object] | None = None,
-                      timeout: float | None = None) -> Pdu:
-        """Send a request and return its response (or generic_nack) within ``timeout``.
+                      timeout: float | None = None, *, body: bytes | None = None) -> Pdu:
+        """Send a request and return its response (or generic_nack) within ``timeout``; its
+        ``fields``, or its ``body`` already encoded (:class:`~smsgate.smpp.pdu.SubmitTemplate`).
 
         Raises ValueError (nothing sent) if the PDU cannot be encoded, TimeoutError, LinkLost.
         """
         sequence = self._next_sequence()
-        data = encode(Pdu(command, sequence, 0, fields or {}))
+        if body is None:
+            data = encode(Pdu(command, sequence, 0, fields or {}))
+        else:
+            data = encode_body(command, sequence, body)
         if self._writer is None or self.state is State.CLOSED:
             raise LinkLost("not connected")
         loop = asyncio.get_running_loop()

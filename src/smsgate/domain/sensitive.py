@@ -161,12 +161,11 @@ def normalize_many(texts: Sequence[str]) -> tuple[str, list[int]]:
     """
     if not texts:
         return "", []
-    table, multi = _array_table()
     points = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
-    folded = table[points]
+    folded = _array_table()[points]
     kept = folded != 0  # U+0000 is dropped by the table too, so 0 can mean "dropped"
-    if not multi[points].any():
+    if not len(points) or folded.max() != _SEVERAL:
         joined = folded[kept].tobytes().decode("utf-32-le", "surrogatepass")
         counted = np.concatenate(([0], np.cumsum(kept)))  # characters kept before each point
         return joined, counted[ends].tolist()
@@ -178,21 +177,18 @@ def _joined(texts: Sequence[str]) -> tuple[str, list[int]]:
     return "".join(pieces), list(itertools.accumulate(map(len, pieces)))
 
 
+_SEVERAL = 0xFFFFFFFF  # in _array_table: the code point folds into several characters
+
+
 @functools.cache
-def _array_table() -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_table` as arrays over every code point: the one character each folds into (0:
-    dropped; itself when the table has no entry), and whether it folds into several."""
+def _array_table() -> np.ndarray:
+    """:func:`_table` as an array over every code point: the one character each folds into
+    (0: dropped; itself when the table has no entry), or :data:`_SEVERAL`."""
     table = np.arange(0x110000, dtype=np.uint32)
-    multi = np.zeros(0x110000, dtype=bool)
     for cp, out in _table().items():
-        if out is None:
-            table[cp] = 0
-        elif len(out) == 1:
-            table[cp] = ord(out)
-        else:
-            multi[cp] = True
+        table[cp] = 0 if out is None else ord(out) if len(out) == 1 else _SEVERAL
     table[0] = 0
-    return table, multi
+    return table
 
 
 def _normalize_tracked(text: str) -> tuple[str, list[int]]:

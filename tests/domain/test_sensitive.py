@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsgate.domain.sensitive import Lexicon, default_lexicon, normalize, parse_words
+from smsgate.domain.sensitive import Lexicon, default_lexicon, normalize, normalize_many, parse_words
 
 LEXICON = default_lexicon()  # also builds the normalisation table, outside hypothesis deadlines
 WORDS = list(LEXICON)
@@ -239,3 +239,28 @@ def test_default_lexicon_file_is_clean_and_large_enough() -> None:
 
 def test_default_lexicon_is_loaded_once() -> None:
     assert default_lexicon() is default_lexicon()
+
+
+# --- the batch's pass: normalize_many and find_many answer as normalize and find, text by text
+
+_PIECES = st.one_of(
+    st.text(),  # any code point: astral ones, lone surrogates, NUL
+    st.sampled_from(WORDS),
+    st.sampled_from(WORDS).map(" ".join),  # disguised by spaces
+    st.sampled_from(["ß", "㍿", "ﬁ", "①", "Ａ", "代開發票", "\u200b", "\ud800", "\x00", "😀"]),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.lists(_PIECES, max_size=4).map("".join), max_size=8))
+def test_a_batch_is_normalised_and_screened_as_its_texts_one_by_one(texts):
+    joined, ends = normalize_many(texts)
+    one_by_one = [normalize(t) for t in texts]
+    assert joined == "".join(one_by_one)
+    assert ends == [sum(map(len, one_by_one[:i + 1])) for i in range(len(texts))]
+    assert LEXICON.find_many(texts) == [LEXICON.find(t) for t in texts]
+
+
+def test_a_word_split_across_two_texts_of_a_batch_is_in_neither():
+    first, second = WORDS[0][:1], WORDS[0][1:]
+    assert LEXICON.find_many([first, second, WORDS[0]]) == [None, None, WORDS[0]]

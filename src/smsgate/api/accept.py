@@ -80,16 +80,24 @@ async def accept(
             stored = iter(refusals)
             return [next(stored) or o if isinstance(o, NewMessage) else o for o in outcomes]
 
+        rendered: list[list[CommitResult]] = []  # the results the kept answer was rendered from
+
         def render(refusals: list[errors.SmsgateError | None]) -> bytes:
-            results = [item_result(p, o, state) for p, o in zip(parsed, merged(refusals))]
-            return msgspec.json.encode(PromotionResponse(request_id=rid, result=results))
+            rendered.append([item_result(p, o, state) for p, o in zip(parsed, merged(refusals))])
+            return msgspec.json.encode(PromotionResponse(request_id=rid, result=rendered[-1]))
 
         committed = await state.commit_batch(project_id, rid, day, cap, candidates,
                                              (keys, render) if keys else None)
         if committed.replay is not None:
             return committed.replay
+        if rendered:  # rendered from the committed refusals: the same results
+            return _counted(state, project_id, rendered[-1])
         outcomes = merged(committed.outcomes)
-    results = [item_result(p, o, state) for p, o in zip(parsed, outcomes)]
+    return _counted(state, project_id, [item_result(p, o, state) for p, o in zip(parsed, outcomes)])
+
+
+def _counted(state: AppState, project_id: str, results: list[CommitResult]) -> list[CommitResult]:
+    """``results``, once counted in the metrics and the log."""
     refused = Counter(r.code for r in results if r.code is not None)
     accepted = len(results) - sum(refused.values())
     state.metrics.count_items(accepted, refused)

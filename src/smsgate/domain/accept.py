@@ -12,7 +12,7 @@ sensitive words), then its relation to the rest of the batch (duplicates).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,37 +59,63 @@ Outcome = errors.SmsgateError | NewMessage
 
 
 def screen(items: Sequence[Item], rules: ProjectRules, at_ms: int) -> list[Outcome]:
-    """Refusal or candidate for each item, in input order."""
-    outcomes: list[Outcome] = []
-    seen: set[tuple[str, str]] = set()
-    verdicts: dict[tuple[str, bool], errors.SmsgateError | int] = {}
-    ids = iter(new_message_ids(at_ms, len(items)))  # one random draw for the batch
+    """Refusal or candidate for each item, in input order.
+
+    In three passes over the batch: what each item *is* (:func:`_prepare`); the rules of each
+    distinct text, once per text and side of the border (a batch often sends one text to many
+    numbers), with one sensitive-word pass for all of them (:func:`_text_verdicts`); then the
+    candidates, refused if they repeat an earlier one."""
+    prepared: list[_Prepared | errors.SmsgateError] = []
+    bodies: dict[tuple[str, bool], str] = {}  # (text, mainland): the body after the signature
     for item in items:
         try:
-            candidate = check(item, rules, at_ms, verdicts, ids)
-            key = (candidate.e164, candidate.text)
-            if key in seen:
-                raise errors.EndpointDuplicate()
-            seen.add(key)
-            outcomes.append(candidate)
+            ready = _prepare(item, rules)
         except errors.SmsgateError as refusal:
-            # drop the traceback: it holds this frame, whose ``outcomes`` holds the refusal, a
+            # drop the traceback: it holds this frame, whose ``prepared`` holds the refusal, a
             # cycle that would keep the whole batch alive until the cyclic GC ran
-            outcomes.append(refusal.with_traceback(None))
+            prepared.append(refusal.with_traceback(None))
+            continue
+        prepared.append(ready)
+        bodies.setdefault((ready[2], ready[4]), ready[3])
+    verdicts = _text_verdicts(bodies, rules.lexicon)
+    ids = iter(new_message_ids(at_ms, len(items)))  # one random draw for the batch
+    outcomes: list[Outcome] = []
+    seen: set[tuple[str, str]] = set()
+    for ready in prepared:
+        if isinstance(ready, errors.SmsgateError):
+            outcomes.append(ready)
+            continue
+        sign, number, text, _, mainland, extend_code, extend_src_id = ready
+        verdict = verdicts[text, mainland]
+        if isinstance(verdict, errors.SmsgateError):
+            outcomes.append(verdict)
+        elif (number.e164, text) in seen:
+            outcomes.append(errors.EndpointDuplicate())
+        else:
+            seen.add((number.e164, text))
+            outcomes.append(NewMessage(next(ids), sign.id, number.e164, number.nation_code, text,
+                                       verdict, extend_code, extend_src_id))
     return outcomes
 
 
-def check(
-    item: Item, rules: ProjectRules, at_ms: int,
-    verdicts: dict[tuple[str, bool], errors.SmsgateError | int] | None = None,
-    ids: Iterator[str] | None = None,
-) -> NewMessage:
-    """Every stateless rule for one item; raises the first refusal.
+def check(item: Item, rules: ProjectRules, at_ms: int) -> NewMessage:
+    """Every stateless rule for one item; raises the first refusal."""
+    sign, number, text, body, mainland, extend_code, extend_src_id = _prepare(item, rules)
+    verdict = _text_verdict(text, body, rules.lexicon, mainland)
+    if isinstance(verdict, errors.SmsgateError):
+        raise verdict
+    return NewMessage(new_message_id(at_ms), sign.id, number.e164, number.nation_code, text,
+                      verdict, extend_code, extend_src_id)
 
-    ``verdicts`` remembers, per text and side of the border (mainland or abroad), the refusal or
-    the number of parts: a batch often sends one text to many numbers, and the text's rules are
-    the costly ones.  ``ids``: the message ids drawn for the batch (else one is drawn for this
-    item)."""
+
+#: an item that passed the rules of its fields, number and signature: its signature, number,
+#: text (as the recipient receives it), body (after the signature), whether the number is
+#: mainland, extend_code and extend_src_id
+_Prepared = tuple[Sign, phone.Number, str, str, bool, str | None, str | None]
+
+
+def _prepare(item: Item, rules: ProjectRules) -> _Prepared:
+    """The rules of what an item *is*; raises the first refusal."""
     extend_src_id = _extend_src_id(item.extend_src_id)
     extend_code = _extend_code(item.extend_code)
     number = phone.normalize(item.endpoint)
@@ -97,24 +123,24 @@ def check(
     # invisible format characters never reach a phone: out before every text rule and fee_num
     sign, body = _signed_body(item, invisible.strip_format(item.message), rules)
     text = signatures.signed_text(sign.name, body, mainland)  # as this recipient receives it
-    key = (text, mainland)
-    verdict = verdicts.get(key) if verdicts is not None else None
-    if verdict is None:
-        verdict = _text_verdict(text, body, rules.lexicon, mainland)
-        if verdicts is not None:
-            verdicts[key] = verdict
-    if isinstance(verdict, errors.SmsgateError):
-        raise verdict
-    return NewMessage(
-        id=next(ids) if ids is not None else new_message_id(at_ms),
-        sign_id=sign.id,
-        e164=number.e164,
-        nation_code=number.nation_code,
-        text=text,
-        fee_num=verdict,
-        extend_code=extend_code,
-        extend_src_id=extend_src_id,
-    )
+    return sign, number, text, body, mainland, extend_code, extend_src_id
+
+
+def _text_verdicts(bodies: Mapping[tuple[str, bool], str], lexicon: Lexicon,
+                   ) -> dict[tuple[str, bool], errors.SmsgateError | int]:
+    """:func:`text_verdict` of each (text, mainland) with its body, the sensitive words of
+    those that pass every other rule found in one pass (``Lexicon.find_many``)."""
+    verdicts: dict[tuple[str, bool], errors.SmsgateError | int] = {}
+    passed: list[tuple[str, bool]] = []
+    for key, body in bodies.items():
+        try:
+            _check_form(key[0], body, key[1])
+            passed.append(key)
+        except errors.SmsgateError as refusal:
+            verdicts[key] = refusal.with_traceback(None)
+    for key, word in zip(passed, lexicon.find_many([text for text, _ in passed])):
+        verdicts[key] = _fee_num(key[0]) if word is None else errors.SensitiveWord(word)
+    return verdicts
 
 
 def _extend_src_id(value: str | None) -> str | None:
@@ -210,13 +236,22 @@ def _check_sign(sign: Sign) -> None:
 def _text_verdict(text: str, body: str, lexicon: Lexicon, mainland: bool) -> errors.SmsgateError | int:
     """The text's refusal, or its number of parts when every text rule passes."""
     try:
-        _check_text(text, body, lexicon, mainland)
-        return segments.fee_num(text)
+        _check_form(text, body, mainland)
     except errors.SmsgateError as refusal:
+        return refusal.with_traceback(None)
+    word = lexicon.find(text)
+    return _fee_num(text) if word is None else errors.SensitiveWord(word)
+
+
+def _fee_num(text: str) -> errors.SmsgateError | int:
+    try:
+        return segments.fee_num(text)
+    except errors.SmsgateError as refusal:  # a lone surrogate: no encoding carries it
         return refusal.with_traceback(None)
 
 
-def _check_text(text: str, body: str, lexicon: Lexicon, mainland: bool) -> None:
+def _check_form(text: str, body: str, mainland: bool) -> None:
+    """Every rule of a text but its sensitive words; raises the first refusal."""
     if not body.strip():
         raise errors.MessageInvalid("Parameter: message is empty.")
     second = signatures.second_signature(body)
@@ -235,6 +270,3 @@ def _check_text(text: str, body: str, lexicon: Lexicon, mainland: bool) -> None:
         raise errors.MessageInvalid("Parameter: message contains a NUL character (U+0000).")
     if not unsubscribe.has_unsubscribe(text, unsubscribe.accepts_english(body, mainland)):
         raise errors.UnsubscribeMissing()
-    word = lexicon.find(text)
-    if word is not None:
-        raise errors.SensitiveWord(word)

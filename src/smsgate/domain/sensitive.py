@@ -11,16 +11,19 @@ pyahocorasick took 10 us), so the cost does not grow with the size of the lexico
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 
 import ahocorasick_rs
+import numpy as np
 import opencc
 
-__all__ = ["Lexicon", "default_lexicon", "normalize"]
+__all__ = ["Lexicon", "default_lexicon", "normalize", "normalize_many"]
 
 _DATA_FILE = "sensitive_words.txt"
 
@@ -148,6 +151,46 @@ def _close(table: dict[int, str | None]) -> dict[int, str | None]:
     raise RuntimeError("normalisation table does not converge")
 
 
+def normalize_many(texts: Sequence[str]) -> tuple[str, list[int]]:
+    """``"".join(normalize(t) for t in texts)`` and where each normalised text ends in it.
+
+    The batch's texts go through the table at once, as one array of code points indexed into
+    :func:`_array_table` (numpy): about 2 us per 300-character text, where ``str.translate``
+    takes 8 to 14, since it looks up, and appends, one Python object per character.  The rare
+    text with a character that folds into several (``ß``, ``㍿``) is translated on its own.
+    """
+    if not texts:
+        return "", []
+    points = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+    folded = _array_table()[points]
+    kept = folded != 0  # U+0000 is dropped by the table too, so 0 can mean "dropped"
+    if not len(points) or folded.max() != _SEVERAL:
+        joined = folded[kept].tobytes().decode("utf-32-le", "surrogatepass")
+        counted = np.concatenate(([0], np.cumsum(kept)))  # characters kept before each point
+        return joined, counted[ends].tolist()
+    return _joined(texts)
+
+
+def _joined(texts: Sequence[str]) -> tuple[str, list[int]]:
+    pieces = [normalize(t) for t in texts]
+    return "".join(pieces), list(itertools.accumulate(map(len, pieces)))
+
+
+_SEVERAL = 0xFFFFFFFF  # in _array_table: the code point folds into several characters
+
+
+@functools.cache
+def _array_table() -> np.ndarray:
+    """:func:`_table` as an array over every code point: the one character each folds into
+    (0: dropped; itself when the table has no entry), or :data:`_SEVERAL`."""
+    table = np.arange(0x110000, dtype=np.uint32)
+    for cp, out in _table().items():
+        table[cp] = 0 if out is None else ord(out) if len(out) == 1 else _SEVERAL
+    table[0] = 0
+    return table
+
+
 def _normalize_tracked(text: str) -> tuple[str, list[int]]:
     """``normalize(text)`` plus, for each of its characters, the index it came from in ``text``.
 
@@ -208,6 +251,24 @@ class Lexicon:
         first_end = min(end for _, _, end in matches)
         index, _, _ = min((m for m in matches if m[2] == first_end), key=lambda m: m[1])
         return self._words[index]
+
+    def find_many(self, texts: Sequence[str]) -> list[str | None]:
+        """:meth:`find` of each text, in one pass for the batch: the texts normalised at once
+        (:func:`normalize_many`) and joined, and the automaton run once over the whole.  A
+        match that spans two texts is no match of either."""
+        found: list[str | None] = [None] * len(texts)
+        joined, ends = normalize_many(texts)
+        best: dict[int, tuple[int, int, int]] = {}  # per text: (end, start, entry) of its first match
+        for index, start, end in self._matches(joined):
+            i = bisect.bisect_right(ends, start)
+            if end > ends[i]:
+                continue  # runs into the next text
+            mine = (end, start, index)
+            if i not in best or mine < best[i]:
+                best[i] = mine
+        for i, (_, _, index) in best.items():
+            found[i] = self._words[index]
+        return found
 
     def find_all(self, text: str) -> list[tuple[int, str]]:
         """Every match, as (index in the original ``text`` where it starts, entry).

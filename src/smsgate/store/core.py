@@ -16,7 +16,7 @@ from smsgate.domain import caps as cap_rule
 from smsgate.domain import errors
 from smsgate.domain.records import NewMessage, now_ms
 from smsgate.store.accounts import Accounts
-from smsgate.store.db import POSTGRESQL, Db, rollback, transaction
+from smsgate.store.db import POSTGRESQL, ROWS_PER_INSERT, Db, rollback, transaction
 from smsgate.store.signs import Signs
 
 if TYPE_CHECKING:
@@ -118,13 +118,21 @@ class Store(Accounts, Signs):
         ]  # fmt: skip
         self.db.insert_many("messages", _MESSAGE_COLUMNS, rows)
         if caps is None:
-            touched = sorted({row[4] for row in rows})
-            self.db.executemany(
-                "INSERT INTO daily_counts (project_id, e164, day, n) VALUES (?,?,?,?)"
-                " ON CONFLICT (project_id, e164, day) DO UPDATE SET n=excluded.n",
-                [(project_id, e164, day, counts[e164]) for e164 in touched],
-            )
+            self._save_counts(project_id, day, {row[4]: counts[row[4]] for row in rows})
         return outcomes
+
+    def _save_counts(self, project_id: str, day: str, counts: dict[str, int]) -> None:
+        """Today's new counts of the numbers a batch stored messages to, in order, by
+        multi-row upserts of :data:`ROWS_PER_INSERT` (one row per statement took twice the time)."""
+        touched = sorted(counts)
+        for start in range(0, len(touched), ROWS_PER_INSERT):
+            chunk = touched[start:start + ROWS_PER_INSERT]
+            self.db.execute(
+                "INSERT INTO daily_counts (project_id, e164, day, n) VALUES "
+                + ",".join(["(?,?,?,?)"] * len(chunk))
+                + " ON CONFLICT (project_id, e164, day) DO UPDATE SET n=excluded.n",
+                [v for e164 in chunk for v in (project_id, e164, day, counts[e164])],
+            )
 
     def _reserve(
         self, caps: Caps, project_id: str, day: str, cap: int,

@@ -9,7 +9,7 @@ from smsgate.domain.records import NewMessage, new_message_id, now_ms
 from smsgate.store import open_store
 from smsgate.store.db import transaction
 from smsgate.store.delivery import RECEIPT_GRACE_MS, DeliveryStore, PartSubmitted, Receipt, Unmatched
-from smsgate.store.receipts import _WAITING_LOCK
+from smsgate.store.orphans import _WAITING_LOCK
 from tests.conftest import World
 
 DAY = 24 * 3_600_000

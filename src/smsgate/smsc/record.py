@@ -9,9 +9,10 @@ lose the last ``interval``.  The file is truncated at start: one run, one count.
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 __all__ = ["Recorder"]
 
@@ -20,8 +21,9 @@ class Recorder:
     """Appends one JSON object per line; a Recorder without a path drops everything."""
 
     def __init__(self, path: Path | None, *, interval: float = 0.2, batch: int = 2000) -> None:
-        self._file = open(path, "w", encoding="utf-8") if path else None  # noqa: SIM115
-        self._lines: list[str] = []
+        self._file = open(path, "wb") if path else None  # noqa: SIM115
+        self._lines: list[bytes] = []
+        self._encode = msgspec.json.Encoder().encode  # UTF-8 as is (json.dumps was a fifth of a submit)
         self._interval = interval
         self._batch = batch
         self._timer: asyncio.TimerHandle | None = None
@@ -29,7 +31,7 @@ class Recorder:
     def write(self, entry: dict[str, Any]) -> None:
         if self._file is None:
             return
-        self._lines.append(json.dumps(entry, ensure_ascii=False))
+        self._lines.append(self._encode(entry))
         if len(self._lines) >= self._batch:
             self.flush()
         elif self._timer is None:
@@ -41,7 +43,7 @@ class Recorder:
             self._timer = None
         if self._file is None or not self._lines:
             return
-        self._file.write("\n".join(self._lines) + "\n")
+        self._file.write(b"\n".join(self._lines) + b"\n")
         self._file.flush()
         self._lines.clear()
 

@@ -91,19 +91,11 @@ class AppState(StoreGate):
         meanwhile, the batch is undone and the earlier answer returned instead."""
         args = (project_id, request_id, day, cap, candidates, self.caps)
         async with self._write_lock, store_errors():
-            if self._checkpointer is None:  # PostgreSQL: every statement is a round trip
-                return await self._in_thread(self._stage_and_commit, project_id, args, remember)
-            outcomes = self.writer.stage_batch(*args)
-            try:
-                replay = self._remember(project_id, outcomes, remember)
-                if replay is None:
-                    await self._in_thread(self.writer.commit)
-            except BaseException:
-                self.writer.rollback()
-                raise
-            if replay is not None:
-                self.writer.rollback()
-            return Committed(outcomes, replay)
+            # on the writer thread, staging included: on SQLite the delivery process may hold
+            # the database's write lock for a flush, and BEGIN IMMEDIATE waits for it (up to
+            # busy_timeout) without stopping this loop; on PostgreSQL every statement is a
+            # round trip
+            return await self._in_thread(self._stage_and_commit, project_id, args, remember)
 
     async def first_sight(self, signature: str, expires_at: int) -> bool:
         """Note a request's signature until ``expires_at`` (epoch ms), for every process; False

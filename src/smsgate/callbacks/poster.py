@@ -36,7 +36,7 @@ import aiohttp
 
 from smsgate.domain.records import now_ms
 from smsgate.callbacks.events import SIGNATURE_HEADER, signature
-from smsgate.callbacks.posts import Planner, body_of
+from smsgate.callbacks.posts import Filling, Planner, body_of
 from smsgate.callbacks.targets import CallbackGuard, split_url
 from smsgate.callbacks.transport import guarded_session
 from smsgate.domain import errors
@@ -59,6 +59,14 @@ PER_PROJECT = 16
 IN_FLIGHT = 256
 #: of an answer's body, read so that its connection can be kept; past it the connection closes
 ANSWER_BYTES = 64 * 1024
+#: outcomes are written at most this often (one write for the posts that finished meanwhile),
+#: and the outbox is read for due events (retries, given back, a dead worker's) this often
+#: when the last read found none
+SETTLE_EVERY_S = 0.02
+CLAIM_EVERY_S = 0.5
+#: posts handed over (``Poster.hand``) waiting for a slot, per project, past which more are
+#: given back to the outbox at once (a slow endpoint's backlog waits there, not in memory)
+MAX_QUEUED = 4096
 
 Write = Callable[..., Awaitable[Any]]
 #: a post's events, and why it failed (None: 2xx; RELEASED: not posted, given back)
@@ -111,32 +119,69 @@ class Poster:
         self._posting: set[asyncio.Task] = set()
         self._finished: list[Outcome] = []  # outcomes not yet written
         self._claims = 0  # which project a claim starts with, in turn
+        self._claim_at = 0.0  # (the event loop's clock) when the outbox is read next
+        self._filling = Filling()  # batches formed from events handed over
         self._wake = asyncio.Event()
 
+    def hand(self, events: list[Pending]) -> None:
+        """Post events this process just queued, leased to it (``OutboxStore.enqueue_leased``):
+        from memory, never read back from the outbox unless given back (no slot in time, or
+        too many waiting) or retried.  (On the event loop, once their transaction committed.)"""
+        posts = [post for post in map(self._filling.add, events) if post is not None]
+        if posts:
+            self._take(posts)
+
+    def _take(self, posts: list[list[Pending]]) -> None:
+        """Queue posts for their project's slots, one check of each host for them all."""
+        taken = asyncio.get_running_loop().time()
+        checks: dict[tuple[str, int], asyncio.Future] = {}  # one resolution per host per take
+        for events in posts:
+            queue = self._queued.setdefault(events[0].project_id, deque())
+            if len(queue) >= MAX_QUEUED:
+                self._finished.append((events, RELEASED))  # the outbox keeps it until a slot frees
+                self._wake.set()
+            else:
+                queue.append(_Taken(events, taken, checks))
+        self._pump()
+
     async def run(self, idle: float = 0.1) -> None:
-        """Post for ever: write what finished and take what is due, in one store write, again
-        and again while posts finish; wait for one to (or ``idle`` seconds) when none did."""
+        """Post for ever: write the outcomes of the posts that finished (at most one write per
+        ``SETTLE_EVERY_S``), read the outbox for due events in the same write when it is time
+        to, and post the batches formed in memory when they are due."""
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                await self._step(now_ms())
-            except Exception:  # the store is down or restarting: wait, then go on
-                log.warning("callbacks_round_failed", exc_info=True)
-                await asyncio.sleep(idle)
-                continue
-            if self._finished:
+            waited = self._filling.waited(now_ms())
+            if waited:
+                self._take(waited)
+            if self._finished or (loop.time() >= self._claim_at and not self._slots_full()):
+                try:
+                    await self._step(now_ms(), loop.time() >= self._claim_at)
+                except Exception:  # the store is down or restarting: wait, then go on
+                    log.warning("callbacks_round_failed", exc_info=True)
+                    await asyncio.sleep(idle)
+                    continue
+                await asyncio.sleep(SETTLE_EVERY_S)  # outcomes gather meanwhile: one write for many
                 continue
             self._wake.clear()
-            try:
-                async with asyncio.timeout(idle):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            await self._wait(loop, idle)
+
+    async def _wait(self, loop: asyncio.AbstractEventLoop, idle: float) -> None:
+        """Until a post finishes, a batch or the next read of the outbox is due, or ``idle``."""
+        timeout = min(idle, max(self._claim_at - loop.time(), 0))
+        batch_due = self._filling.next_due()
+        if batch_due is not None:
+            timeout = min(timeout, max(batch_due - now_ms(), 0) / 1000)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
 
     async def run_once(self, now: int | None = None) -> int:
         """Take every due event once (as far as the slots allow), post them, wait for every
         answer and write the outcomes; returns how many events were taken."""
         now = now or now_ms()
-        posts = await self._step(now)
+        posts = await self._step(now, claim=True)
         while self._posting:
             await asyncio.wait(set(self._posting))
         await self._write(self._outbox.settle_and_claim, self._outcomes(self._finished, now), now, 0, None)
@@ -144,26 +189,41 @@ class Poster:
         self._finished = []
         return sum(len(p) for p in posts)
 
-    async def _step(self, now: int) -> list[list[Pending]]:
-        """One store write: the outcomes finished so far, and a claim for what the slots and
-        queues have room for; then posts start, as many as the slots allow."""
+    def _held(self) -> dict[str, int]:
+        """Posts in flight or waiting for a slot, by project, as far as they count against a
+        read of the outbox (a project's share at most: one customer's backlog handed over
+        does not keep the others' retries waiting)."""
+        cap = 2 * self.per_project
+        return {p: min(self._busy.get(p, 0) + len(self._queued.get(p, ())), cap) for p in {*self._busy, *self._queued}}
+
+    def _slots_full(self) -> bool:
+        return sum(self._held().values()) >= 2 * self.in_flight
+
+    async def _step(self, now: int, claim: bool) -> list[list[Pending]]:
+        """One store write: the outcomes finished so far, and (``claim``) a read of the outbox
+        for what the slots and queues have room for; then posts start, as many as the slots
+        allow."""
         finished = self._finished[:]
-        held = {p: self._busy.get(p, 0) + len(self._queued.get(p, ())) for p in {*self._busy, *self._queued}}
-        planner = Planner(now, lambda project_id: 2 * self.per_project - held.get(project_id, 0),
-                          2 * self.in_flight - sum(held.values()))
-        self._claims += 1
-        if not finished and planner.full:
+        planner, held = None, self._held()
+        if claim:
+            planner = Planner(now, lambda project_id: 2 * self.per_project - held.get(project_id, 0),
+                              2 * self.in_flight - sum(held.values()))
+            self._claims += 1
+            if planner.full:
+                planner = None
+        if not finished and planner is None:
             return []
         posts = await self._write(self._outbox.settle_and_claim, self._outcomes(finished, now), now, lease_ms(),
-                                  None if planner.full else planner, self._claims)
+                                  planner, self._claims)
         del self._finished[:len(finished)]  # written: never posted again
         self._account(finished)
+        if planner is not None:
+            # more may be due (some read, or some project had no slot to read them for): read
+            # again as soon as slots free; else none is, until a retry's time: in a while
+            limited = posts or any(n >= 2 * self.per_project for n in held.values())
+            self._claim_at = asyncio.get_running_loop().time() + (0 if limited else CLAIM_EVERY_S)
         if posts:
-            taken = asyncio.get_running_loop().time()
-            checks: dict[tuple[str, int], asyncio.Future] = {}  # one resolution per host per claim
-            for events in posts:
-                self._queued.setdefault(events[0].project_id, deque()).append(_Taken(events, taken, checks))
-            self._pump()
+            self._take(posts)
         return posts
 
     def _pump(self) -> None:
@@ -182,19 +242,22 @@ class Poster:
             if not queue:
                 del self._queued[project_id]
 
-    def _outcomes(self, finished: list[Outcome], now: int) -> tuple[list, list, list, list]:
-        done, retries, failed, released = [], [], [], []
+    def _outcomes(self, finished: list[Outcome], now: int) -> tuple[list, list, list, list, list]:
+        done, retries, failed, released, batches = [], [], [], [], []
         for events, err in finished:
             attempts = max(e.attempts for e in events)
             if err is None:
                 done += [e.id for e in events]
-            elif err is RELEASED:
+                continue
+            if events[0].batching is not None:  # retried whole: its batch_id (formed in memory)
+                batches += [(events[0].id, e.id) for e in events]
+            if err is RELEASED:
                 released += [(e.id, now) for e in events]
             elif attempts + 1 >= MAX_ATTEMPTS:
                 failed += [(e.id, err) for e in events]
             else:
                 retries += [(e.id, now + backoff_ms(attempts + 1), err) for e in events]
-        return done, retries, failed, released
+        return done, retries, failed, released, batches
 
     def _account(self, finished: list[Outcome]) -> None:
         given_up = 0
@@ -281,6 +344,7 @@ class Poster:
         """Let the posts in flight finish (up to ``grace`` seconds) and write their outcomes,
         giving back the events taken but not posted; the posts still in flight are cancelled,
         and their events posted again once their lease lapses."""
+        self._finished += [(events, RELEASED) for events in self._filling.waited(None)]
         for queue in self._queued.values():
             self._finished += [(taken.events, RELEASED) for taken in queue]
         self._queued.clear()

@@ -25,6 +25,7 @@ then given up like any other), and nothing is sent to it."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import yarl
 
 from smsgate.domain.records import now_ms
 from smsgate.callbacks.events import SIGNATURE_HEADER, signature
@@ -304,15 +306,23 @@ class Poster:
             SIGNATURE_HEADER: signature(self._secret_for(first.project_id), int(time.time()), body),
         }
         try:
-            async with asyncio.timeout(POST_DEADLINE_S):
-                target = split_url(first.url)
-                if target not in checks:
-                    checks[target] = asyncio.ensure_future(self._check(*target))
-                await asyncio.shield(checks[target])  # shared by the claim's posts to this host
-                async with self._session_().post(first.url, data=body, headers=headers,
-                                                 allow_redirects=False) as answer:
-                    await _drain(answer)
-                    status = answer.status
+            target, url = _target(first.url)
+            check = checks.get(target)
+            if check is None:  # one resolution per host per take, shared by its posts
+                check = checks[target] = asyncio.ensure_future(self._check(*target))
+            left = float(POST_DEADLINE_S)
+            if check.done():
+                check.result()
+            else:
+                started = time.monotonic()
+                async with asyncio.timeout(left):
+                    await asyncio.shield(check)
+                left -= time.monotonic() - started
+            # the rest of the deadline for the connection and the answer, aiohttp's own timer
+            async with self._session_().post(url, data=body, headers=headers, allow_redirects=False,
+                                             timeout=aiohttp.ClientTimeout(total=left)) as answer:
+                await _drain(answer)
+                status = answer.status
         except errors.CallbackTargetRefused as exc:  # at the check, or at the connection
             return f"refused: {exc.detail}"[:200]
         except errors.SmsgateError as exc:  # the resolver cannot answer now
@@ -361,6 +371,12 @@ class Poster:
                 log.warning("callbacks_unsettled", extra={"posts": len(self._finished)})
         if self._session is not None:
             await self._session.close()
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(url: str) -> tuple[tuple[str, int], yarl.URL]:
+    """(host, port) of a URL, and the URL parsed: once per URL, not once per post."""
+    return split_url(url), yarl.URL(url)
 
 
 async def _drain(answer: aiohttp.ClientResponse) -> None:

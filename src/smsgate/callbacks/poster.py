@@ -168,8 +168,9 @@ class Poster:
             await self._wait(loop, idle)
 
     async def _wait(self, loop: asyncio.AbstractEventLoop, idle: float) -> None:
-        """Until a post finishes, a batch or the next read of the outbox is due, or ``idle``."""
-        timeout = min(idle, max(self._claim_at - loop.time(), 0))
+        """Until a post finishes, a batch or the next read of the outbox is due, or ``idle``
+        (a read due while the slots are full waits for a post to finish)."""
+        timeout = min(idle, self._claim_at - loop.time()) if self._claim_at > loop.time() else idle
         batch_due = self._filling.next_due()
         if batch_due is not None:
             timeout = min(timeout, max(batch_due - now_ms(), 0) / 1000)

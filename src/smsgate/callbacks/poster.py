@@ -1,11 +1,18 @@
 """Posting queued events to customers' URLs: signed, retried with exponential backoff from the
 persisted outbox, given up after a documented number of attempts.
 
-The poster runs continuously: it takes due events (``OutboxStore.claim``, grouped into posts by
-``callbacks.posts``), posts them on kept-alive connections, and records each outcome, in the same
-store write as the next claim.  A project (a customer) has at most ``per_project`` posts in
-flight, the poster ``in_flight`` in all; a project at its cap is left out of the claims, so a
-slow endpoint holds its own slots and no one else's.
+The poster runs continuously.  Status events come to it in memory (:meth:`Poster.hand`): the
+transaction that settles a receipt writes them to the outbox already leased to this poster
+(``OutboxStore.enqueue_leased``), and the dispatcher hands them over once it committed, so the
+normal path never reads them back.  The outbox is read (``OutboxStore.claim``, grouped into
+posts by ``callbacks.posts``) for the rest: retries, events given back, a dead worker's (once
+their lease lapses) and events queued elsewhere (replies, receipts given up on); every
+``CLAIM_EVERY_S`` while none is due, at once while more may be.  Posts go out on kept-alive
+connections; their outcomes are written at most every ``SETTLE_EVERY_S``, one store write for
+all that finished (with the next read, when one is due).  A project (a customer) has at most
+``per_project`` posts in flight, the poster ``in_flight`` in all; a project at its cap is left
+out of the reads, so a slow endpoint holds its own slots and no one else's, and what is handed
+over for it past ``MAX_QUEUED`` waits in the outbox.
 
 An event goes out in one post, alone or in a batch (a JSON array).  Posts are taken a little
 ahead of free slots; one starts within ``QUEUE_S`` of being taken (or its events are given back
@@ -18,7 +25,7 @@ before anything is taken again, so that an event is never posted again after a 2
 crash between the 2xx and the write can do that: delivery is at least once).
 
 Before each post the URL's host is resolved and checked again (``callbacks.targets``, once per
-host per claim): DNS may have changed since the URL was subscribed, and URLs subscribed before
+host per claim or hand-over): DNS may have changed since the URL was subscribed, and URLs subscribed before
 the check existed are in the outbox too.  A refused target counts as a failed attempt (retried,
 then given up like any other), and nothing is sent to it."""
 

@@ -206,6 +206,7 @@ def one_run(args: argparse.Namespace, run: int) -> Result:
                 (sealed,) = read_db(db_path, f"SELECT callback_secret_enc FROM projects WHERE id='{project_id}'")[0]
                 secret = SecretBox.for_data_dir(data_dir).open(sealed)
                 procs.receiver = spawn([sys.executable, str(HERE / "receiver.py"), "--port", str(hook_port),
+                                        f"--server={args.receiver}",
                                         f"--secret={secret}"])  # a secret may start with "-"
                 wait_port(hook_port)
             if args.profile:
@@ -365,6 +366,8 @@ def main() -> None:
     parser.add_argument("--texts", choices=("one", "multi"), default="one",
                         help="one-part texts (30..55 characters) or a mix averaging ~3 parts (30..300)")
     parser.add_argument("--max-chars", type=int, help="texts of 30..N characters (instead of --texts)")
+    parser.add_argument("--receiver", choices=("httptools", "aiohttp"), default="httptools",
+                        help="the callback receiver's HTTP server (bench/receiver.py --server)")
     parser.add_argument("--callbacks", choices=("single", "batched", "none"), default="single",
                         help="one event per POST, JSON arrays of events, or no subscription at all")
     parser.add_argument("--batch-events", type=int, default=100, help="with --callbacks batched: events per POST")

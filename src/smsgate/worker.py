@@ -103,6 +103,7 @@ class Worker:
                                      owner=self.owner, rates=self._rates())
         self._poster = Poster(self.state.write, outbox, self._secret_for, self._guard,
                               per_project=self.state.settings.callback_concurrency)
+        self.dispatcher.handoff = self._poster.hand  # status events posted from memory
         metrics = self.metrics
         metrics.watch(channel_gauges(lambda: self.channels, self._retired))
         metrics.watch(poster_counters(self._poster.stats))

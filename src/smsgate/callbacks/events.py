@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from datetime import UTC, datetime
@@ -41,7 +42,14 @@ def iso(ms: int | None) -> str | None:
     """Epoch milliseconds as ``2016-08-02T08:10:00Z``."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_seconds(ms // 1000)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(seconds: int) -> str:
+    """(Receipts come in bursts of the same few seconds: each is formatted once, not twice per
+    event, ~5 µs each.)"""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def status_event(final: Final) -> tuple[str, bytes]:

@@ -1,11 +1,18 @@
 """Posting queued events to customers' URLs: signed, retried with exponential backoff from the
 persisted outbox, given up after a documented number of attempts.
 
-The poster runs continuously: it takes due events (``OutboxStore.claim``, grouped into posts by
-``callbacks.posts``), posts them on kept-alive connections, and records each outcome, in the same
-store write as the next claim.  A project (a customer) has at most ``per_project`` posts in
-flight, the poster ``in_flight`` in all; a project at its cap is left out of the claims, so a
-slow endpoint holds its own slots and no one else's.
+The poster runs continuously.  Status events come to it in memory (:meth:`Poster.hand`): the
+transaction that settles a receipt writes them to the outbox already leased to this poster
+(``OutboxStore.enqueue_leased``), and the dispatcher hands them over once it committed, so the
+normal path never reads them back.  The outbox is read (``OutboxStore.claim``, grouped into
+posts by ``callbacks.posts``) for the rest: retries, events given back, a dead worker's (once
+their lease lapses) and events queued elsewhere (replies, receipts given up on); every
+``CLAIM_EVERY_S`` while none is due, at once while more may be.  Posts go out on kept-alive
+connections; their outcomes are written at most every ``SETTLE_EVERY_S``, one store write for
+all that finished (with the next read, when one is due).  A project (a customer) has at most
+``per_project`` posts in flight, the poster ``in_flight`` in all; a project at its cap is left
+out of the reads, so a slow endpoint holds its own slots and no one else's, and what is handed
+over for it past ``MAX_QUEUED`` waits in the outbox.
 
 An event goes out in one post, alone or in a batch (a JSON array).  Posts are taken a little
 ahead of free slots; one starts within ``QUEUE_S`` of being taken (or its events are given back
@@ -18,13 +25,14 @@ before anything is taken again, so that an event is never posted again after a 2
 crash between the 2xx and the write can do that: delivery is at least once).
 
 Before each post the URL's host is resolved and checked again (``callbacks.targets``, once per
-host per claim): DNS may have changed since the URL was subscribed, and URLs subscribed before
+host per claim or hand-over): DNS may have changed since the URL was subscribed, and URLs subscribed before
 the check existed are in the outbox too.  A refused target counts as a failed attempt (retried,
 then given up like any other), and nothing is sent to it."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -33,10 +41,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import yarl
 
 from smsgate.domain.records import now_ms
 from smsgate.callbacks.events import SIGNATURE_HEADER, signature
-from smsgate.callbacks.posts import Planner, body_of
+from smsgate.callbacks.posts import Filling, Planner, body_of
 from smsgate.callbacks.targets import CallbackGuard, split_url
 from smsgate.callbacks.transport import guarded_session
 from smsgate.domain import errors
@@ -59,6 +68,14 @@ PER_PROJECT = 16
 IN_FLIGHT = 256
 #: of an answer's body, read so that its connection can be kept; past it the connection closes
 ANSWER_BYTES = 64 * 1024
+#: outcomes are written at most this often (one write for the posts that finished meanwhile),
+#: and the outbox is read for due events (retries, given back, a dead worker's) this often
+#: when the last read found none
+SETTLE_EVERY_S = 0.02
+CLAIM_EVERY_S = 0.5
+#: posts handed over (``Poster.hand``) waiting for a slot, per project, past which more are
+#: given back to the outbox at once (a slow endpoint's backlog waits there, not in memory)
+MAX_QUEUED = 4096
 
 Write = Callable[..., Awaitable[Any]]
 #: a post's events, and why it failed (None: 2xx; RELEASED: not posted, given back)
@@ -111,32 +128,70 @@ class Poster:
         self._posting: set[asyncio.Task] = set()
         self._finished: list[Outcome] = []  # outcomes not yet written
         self._claims = 0  # which project a claim starts with, in turn
+        self._claim_at = 0.0  # (the event loop's clock) when the outbox is read next
+        self._filling = Filling()  # batches formed from events handed over
         self._wake = asyncio.Event()
 
+    def hand(self, events: list[Pending]) -> None:
+        """Post events this process just queued, leased to it (``OutboxStore.enqueue_leased``):
+        from memory, never read back from the outbox unless given back (no slot in time, or
+        too many waiting) or retried.  (On the event loop, once their transaction committed.)"""
+        posts = [post for post in map(self._filling.add, events) if post is not None]
+        if posts:
+            self._take(posts)
+
+    def _take(self, posts: list[list[Pending]]) -> None:
+        """Queue posts for their project's slots, one check of each host for them all."""
+        taken = asyncio.get_running_loop().time()
+        checks: dict[tuple[str, int], asyncio.Future] = {}  # one resolution per host per take
+        for events in posts:
+            queue = self._queued.setdefault(events[0].project_id, deque())
+            if len(queue) >= MAX_QUEUED:
+                self._finished.append((events, RELEASED))  # the outbox keeps it until a slot frees
+                self._wake.set()
+            else:
+                queue.append(_Taken(events, taken, checks))
+        self._pump()
+
     async def run(self, idle: float = 0.1) -> None:
-        """Post for ever: write what finished and take what is due, in one store write, again
-        and again while posts finish; wait for one to (or ``idle`` seconds) when none did."""
+        """Post for ever: write the outcomes of the posts that finished (at most one write per
+        ``SETTLE_EVERY_S``), read the outbox for due events in the same write when it is time
+        to, and post the batches formed in memory when they are due."""
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                await self._step(now_ms())
-            except Exception:  # the store is down or restarting: wait, then go on
-                log.warning("callbacks_round_failed", exc_info=True)
-                await asyncio.sleep(idle)
-                continue
-            if self._finished:
+            waited = self._filling.waited(now_ms())
+            if waited:
+                self._take(waited)
+            if self._finished or (loop.time() >= self._claim_at and not self._slots_full()):
+                try:
+                    await self._step(now_ms(), loop.time() >= self._claim_at)
+                except Exception:  # the store is down or restarting: wait, then go on
+                    log.warning("callbacks_round_failed", exc_info=True)
+                    await asyncio.sleep(idle)
+                    continue
+                await asyncio.sleep(SETTLE_EVERY_S)  # outcomes gather meanwhile: one write for many
                 continue
             self._wake.clear()
-            try:
-                async with asyncio.timeout(idle):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            await self._wait(loop, idle)
+
+    async def _wait(self, loop: asyncio.AbstractEventLoop, idle: float) -> None:
+        """Until a post finishes, a batch or the next read of the outbox is due, or ``idle``
+        (a read due while the slots are full waits for a post to finish)."""
+        timeout = min(idle, self._claim_at - loop.time()) if self._claim_at > loop.time() else idle
+        batch_due = self._filling.next_due()
+        if batch_due is not None:
+            timeout = min(timeout, max(batch_due - now_ms(), 0) / 1000)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
 
     async def run_once(self, now: int | None = None) -> int:
         """Take every due event once (as far as the slots allow), post them, wait for every
         answer and write the outcomes; returns how many events were taken."""
         now = now or now_ms()
-        posts = await self._step(now)
+        posts = await self._step(now, claim=True)
         while self._posting:
             await asyncio.wait(set(self._posting))
         await self._write(self._outbox.settle_and_claim, self._outcomes(self._finished, now), now, 0, None)
@@ -144,26 +199,41 @@ class Poster:
         self._finished = []
         return sum(len(p) for p in posts)
 
-    async def _step(self, now: int) -> list[list[Pending]]:
-        """One store write: the outcomes finished so far, and a claim for what the slots and
-        queues have room for; then posts start, as many as the slots allow."""
+    def _held(self) -> dict[str, int]:
+        """Posts in flight or waiting for a slot, by project, as far as they count against a
+        read of the outbox (a project's share at most: one customer's backlog handed over
+        does not keep the others' retries waiting)."""
+        cap = 2 * self.per_project
+        return {p: min(self._busy.get(p, 0) + len(self._queued.get(p, ())), cap) for p in {*self._busy, *self._queued}}
+
+    def _slots_full(self) -> bool:
+        return sum(self._held().values()) >= 2 * self.in_flight
+
+    async def _step(self, now: int, claim: bool) -> list[list[Pending]]:
+        """One store write: the outcomes finished so far, and (``claim``) a read of the outbox
+        for what the slots and queues have room for; then posts start, as many as the slots
+        allow."""
         finished = self._finished[:]
-        held = {p: self._busy.get(p, 0) + len(self._queued.get(p, ())) for p in {*self._busy, *self._queued}}
-        planner = Planner(now, lambda project_id: 2 * self.per_project - held.get(project_id, 0),
-                          2 * self.in_flight - sum(held.values()))
-        self._claims += 1
-        if not finished and planner.full:
+        planner, held = None, self._held()
+        if claim:
+            planner = Planner(now, lambda project_id: 2 * self.per_project - held.get(project_id, 0),
+                              2 * self.in_flight - sum(held.values()))
+            self._claims += 1
+            if planner.full:
+                planner = None
+        if not finished and planner is None:
             return []
         posts = await self._write(self._outbox.settle_and_claim, self._outcomes(finished, now), now, lease_ms(),
-                                  None if planner.full else planner, self._claims)
+                                  planner, self._claims)
         del self._finished[:len(finished)]  # written: never posted again
         self._account(finished)
+        if planner is not None:
+            # more may be due (some read, or some project had no slot to read them for): read
+            # again as soon as slots free; else none is, until a retry's time: in a while
+            limited = posts or any(n >= 2 * self.per_project for n in held.values())
+            self._claim_at = asyncio.get_running_loop().time() + (0 if limited else CLAIM_EVERY_S)
         if posts:
-            taken = asyncio.get_running_loop().time()
-            checks: dict[tuple[str, int], asyncio.Future] = {}  # one resolution per host per claim
-            for events in posts:
-                self._queued.setdefault(events[0].project_id, deque()).append(_Taken(events, taken, checks))
-            self._pump()
+            self._take(posts)
         return posts
 
     def _pump(self) -> None:
@@ -182,19 +252,22 @@ class Poster:
             if not queue:
                 del self._queued[project_id]
 
-    def _outcomes(self, finished: list[Outcome], now: int) -> tuple[list, list, list, list]:
-        done, retries, failed, released = [], [], [], []
+    def _outcomes(self, finished: list[Outcome], now: int) -> tuple[list, list, list, list, list]:
+        done, retries, failed, released, batches = [], [], [], [], []
         for events, err in finished:
             attempts = max(e.attempts for e in events)
             if err is None:
                 done += [e.id for e in events]
-            elif err is RELEASED:
+                continue
+            if events[0].batching is not None:  # retried whole: its batch_id (formed in memory)
+                batches += [(events[0].id, e.id) for e in events]
+            if err is RELEASED:
                 released += [(e.id, now) for e in events]
             elif attempts + 1 >= MAX_ATTEMPTS:
                 failed += [(e.id, err) for e in events]
             else:
                 retries += [(e.id, now + backoff_ms(attempts + 1), err) for e in events]
-        return done, retries, failed, released
+        return done, retries, failed, released, batches
 
     def _account(self, finished: list[Outcome]) -> None:
         given_up = 0
@@ -241,15 +314,23 @@ class Poster:
             SIGNATURE_HEADER: signature(self._secret_for(first.project_id), int(time.time()), body),
         }
         try:
-            async with asyncio.timeout(POST_DEADLINE_S):
-                target = split_url(first.url)
-                if target not in checks:
-                    checks[target] = asyncio.ensure_future(self._check(*target))
-                await asyncio.shield(checks[target])  # shared by the claim's posts to this host
-                async with self._session_().post(first.url, data=body, headers=headers,
-                                                 allow_redirects=False) as answer:
-                    await _drain(answer)
-                    status = answer.status
+            target, url = _target(first.url)
+            check = checks.get(target)
+            if check is None:  # one resolution per host per take, shared by its posts
+                check = checks[target] = asyncio.ensure_future(self._check(*target))
+            left = float(POST_DEADLINE_S)
+            if check.done():
+                check.result()
+            else:
+                started = time.monotonic()
+                async with asyncio.timeout(left):
+                    await asyncio.shield(check)
+                left -= time.monotonic() - started
+            # the rest of the deadline for the connection and the answer, aiohttp's own timer
+            async with self._session_().post(url, data=body, headers=headers, allow_redirects=False,
+                                             timeout=aiohttp.ClientTimeout(total=left)) as answer:
+                await _drain(answer)
+                status = answer.status
         except errors.CallbackTargetRefused as exc:  # at the check, or at the connection
             return f"refused: {exc.detail}"[:200]
         except errors.SmsgateError as exc:  # the resolver cannot answer now
@@ -281,6 +362,7 @@ class Poster:
         """Let the posts in flight finish (up to ``grace`` seconds) and write their outcomes,
         giving back the events taken but not posted; the posts still in flight are cancelled,
         and their events posted again once their lease lapses."""
+        self._finished += [(events, RELEASED) for events in self._filling.waited(None)]
         for queue in self._queued.values():
             self._finished += [(taken.events, RELEASED) for taken in queue]
         self._queued.clear()
@@ -297,6 +379,12 @@ class Poster:
                 log.warning("callbacks_unsettled", extra={"posts": len(self._finished)})
         if self._session is not None:
             await self._session.close()
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(url: str) -> tuple[tuple[str, int], yarl.URL]:
+    """(host, port) of a URL, and the URL parsed: once per URL, not once per post."""
+    return split_url(url), yarl.URL(url)
 
 
 async def _drain(answer: aiohttp.ClientResponse) -> None:

@@ -82,3 +82,34 @@ class Planner:
         self._left -= 1
         self.full = self._left <= 0
         return True
+
+
+class Filling:
+    """Batches formed in memory from the events handed to the poster (``Poster.hand``): an
+    event of a batched subscription waits here until its batch is full or its oldest event has
+    waited ``max_wait_ms``; events posted alone pass straight through."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, str, Batching], list[Pending]] = {}
+
+    def add(self, event: Pending) -> list[Pending] | None:
+        """The post this event completes (itself, when posted alone), or None while it waits."""
+        if event.batching is None:
+            return [event]
+        key = (event.project_id, event.url, event.batching)
+        batch = self._open.setdefault(key, [])
+        batch.append(event)
+        if len(batch) < event.batching.max_events:
+            return None
+        del self._open[key]
+        return batch
+
+    def waited(self, now: int | None) -> list[list[Pending]]:
+        """The partial batches whose oldest event has waited enough (all of them: None)."""
+        due = [key for key, batch in self._open.items()
+               if now is None or batch[0].created_at + key[2].max_wait_ms <= now]
+        return [self._open.pop(key) for key in due]
+
+    def next_due(self) -> int | None:
+        """When the next partial batch is due (epoch ms), if any waits."""
+        return min((batch[0].created_at + key[2].max_wait_ms for key, batch in self._open.items()), default=None)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from smsgate.callbacks.events import reply_event, status_event
+from smsgate.callbacks.poster import lease_ms
 from smsgate.domain import phone
 from smsgate.domain.channel import Inbound
 from smsgate.domain.errors import EndpointInvalid
@@ -23,7 +24,7 @@ from smsgate.domain.replies import is_opt_out
 from smsgate.latency import Latency
 from smsgate.store.db import transaction
 from smsgate.store.delivery import DeliveryStore, Final, PartSubmitted, Receipt, Unmatched, Waited
-from smsgate.store.outbox import OutboxStore
+from smsgate.store.outbox import OutboxStore, Pending
 
 if TYPE_CHECKING:
     from smsgate.dispatch.dispatcher import DispatchSettings
@@ -52,6 +53,9 @@ class Settling:
     _stored: asyncio.Future[None] | None  # resolves when _inbound is written
     delivery_latency: Latency  # accepted -> final, for the messages settled here
     unmatched: Counter[tuple[str, str]]  # (channel, reason) -> receipts
+    #: the poster of this process (``Poster.hand``): the status events of receipts are handed
+    #: to it once committed, leased to it, instead of waiting in the outbox to be read back
+    handoff: Callable[[list[Pending]], None] | None = None
 
     def _recorded(self, parts: int) -> None:
         """``parts`` answered parts are now in the store (the dispatcher counts what waits)."""
@@ -122,7 +126,8 @@ class Settling:
         stored, self._stored = self._stored, None
         if submitted or inbound:
             try:
-                self._time_settling(await self._write(self._settle, submitted, inbound))
+                finals, handed = await self._write(self._settle, submitted, inbound)
+                self._time_settling(finals)
             except BaseException as exc:
                 # parts are kept for the next flush (a stored part is never resent); receipts
                 # and replies are refused to the SMSC, which sends them again
@@ -132,13 +137,17 @@ class Settling:
                     stored.exception()  # retrieved: no "never retrieved" warning
                 raise exc
             self._recorded(len(submitted))
+            if handed and self.handoff is not None:
+                self.handoff(handed)
         if stored is not None and not stored.done():
             stored.set_result(None)
 
-    def _settle(self, submitted: list[PartSubmitted], inbound: list[Inbound]) -> list[Final]:
+    def _settle(self, submitted: list[PartSubmitted], inbound: list[Inbound]) -> tuple[list[Final], list[Pending]]:
         """(On the writer.) Record parts, apply receipts (including ones that had arrived before
         their part was recorded) and replies, and queue the events they cause: an event is
-        queued exactly when the change it reports is stored."""
+        queued exactly when the change it reports is stored.  Returns the messages made final
+        and the status events leased to :attr:`handoff`, if any."""
+        handed: list[Pending] = []
         at = now_ms()
         receipts = [Receipt(i.channel, i.receipt_id, i.stat or "", i.err, i.done_at or at, i.id_format)
                     for i in inbound if i.is_receipt]
@@ -146,14 +155,20 @@ class Settling:
             finals = self._delivery.record_parts(submitted)
             if receipts:
                 finals += self._delivery.apply_receipts(receipts, at)
-            self._notify(finals, at)
+            if self.handoff is None:
+                self._notify(finals, at)
+            else:
+                handed = self._outbox.enqueue_leased(self._events(finals), at, lease_ms())
             for reply in (i for i in inbound if not i.is_receipt):
                 self._reply(reply, at)
-        return finals
+        return finals, handed
 
     def _notify(self, finals: list[Final], at: int) -> None:
-        events = [(f.project_id, *status_event(f), f.message_id) for f in finals]
-        self._outbox.enqueue(events, at)
+        self._outbox.enqueue(self._events(finals), at)
+
+    @staticmethod
+    def _events(finals: list[Final]) -> list[tuple[str, str, bytes, str | None]]:
+        return [(f.project_id, *status_event(f), f.message_id) for f in finals]
 
     def _reply(self, mo: Inbound, at: int) -> None:
         e164 = _e164(mo.source)

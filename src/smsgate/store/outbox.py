@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from smsgate.store.db import POSTGRESQL, Db, transaction
+from smsgate.store.db import POSTGRESQL, ROWS_PER_INSERT, Db, transaction
 
 EVENT_TYPES = ("sms_success_event", "sms_fail_event", "sms_reply_event")
 
@@ -36,6 +36,15 @@ class Pending:
 #: what :meth:`OutboxStore.claim` reads of an event
 _PENDING = ("id, project_id, url, body, attempts, created_at, batch_max_events, batch_max_wait_ms,"
             " batch_id")
+
+
+#: what :meth:`OutboxStore.enqueue` writes of an event
+_INSERTED = ("project_id, url, body, next_attempt_at, state, created_at, message_id, batch_max_events,"
+             " batch_max_wait_ms")
+
+
+def _batch_columns(batching: Batching | None) -> tuple[int | None, int | None]:
+    return (batching.max_events, batching.max_wait_ms) if batching else (None, None)
 
 
 def _pending(row: Sequence) -> Pending:
@@ -144,10 +153,39 @@ class OutboxStore:
 
     def enqueue(self, events: Iterable[tuple[str, str, bytes, str | None]], now: int) -> int:
         """Queue (project_id, event_type, body, message_id) for every subscribed URL, with the
-        subscription's batching; in the caller's transaction, so an event is queued exactly
-        when the state change it reports commits."""
-        rows = []
-        subs: dict[tuple[str, str], tuple | None] = {}
+        subscription's batching, due now; in the caller's transaction, so an event is queued
+        exactly when the state change it reports commits."""
+        rows = [(p, url, body, now, "PENDING", now, message_id, *_batch_columns(batching))
+                for p, url, body, message_id, batching in self._subscribed(events)]
+        self.db.executemany(f"INSERT INTO outbox ({_INSERTED}) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        return len(rows)
+
+    def enqueue_leased(self, events: Iterable[tuple[str, str, bytes, str | None]], now: int,
+                       lease_ms: int) -> list[Pending]:
+        """As :meth:`enqueue`, but each event is already leased to the caller (its next attempt
+        ``lease_ms`` from now, plus its batch's ``max_wait_ms``) and returned: the poster of
+        this process posts them without reading them back (``Poster.hand``), and if the process
+        dies they are due again, to any poster, once the lease lapses."""
+        kept = list(self._subscribed(events))
+        head = f"INSERT INTO outbox ({_INSERTED}) VALUES "
+        pending: list[Pending] = []
+        for start in range(0, len(kept), ROWS_PER_INSERT):
+            chunk = kept[start:start + ROWS_PER_INSERT]
+            values = [v for p, url, body, message_id, batching in chunk
+                      for v in (p, url, body, now + lease_ms + (batching.max_wait_ms if batching else 0),
+                                "PENDING", now, message_id, *_batch_columns(batching))]
+            rows = self.db.execute(head + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(chunk)) + " RETURNING id",
+                                   values).fetchall()
+            # one statement's rows are numbered in the order of its VALUES, on both engines
+            ids = sorted(r[0] for r in rows)
+            pending += [Pending(i, p, url, body, 0, now, batching)
+                        for i, (p, url, body, _m, batching) in zip(ids, chunk, strict=True)]
+        return pending
+
+    def _subscribed(self, events: Iterable[tuple[str, str, bytes, str | None]],
+                    ) -> Iterator[tuple[str, str, bytes, str | None, Batching | None]]:
+        """(project_id, url, body, message_id, batching) of each event that has a subscriber."""
+        subs: dict[tuple[str, str], tuple[str, Batching | None] | None] = {}
         for project_id, event_type, body, message_id in events:
             key = (project_id, event_type)
             if key not in subs:
@@ -155,16 +193,11 @@ class OutboxStore:
                     "SELECT topic_urn, batch_max_events, batch_max_wait_ms FROM callbacks"
                     " WHERE project_id=? AND event_type=?", key
                 ).fetchone()
-                subs[key] = tuple(row) if row and row[0].startswith(("http://", "https://")) else None
+                ok = row and row[0].startswith(("http://", "https://"))
+                subs[key] = (row[0], Batching(row[1], row[2] or 0) if row[1] is not None else None) if ok else None
             sub = subs[key]
             if sub:
-                rows.append((project_id, sub[0], body, now, "PENDING", now, message_id, sub[1], sub[2]))
-        self.db.executemany(
-            "INSERT INTO outbox (project_id, url, body, next_attempt_at, state, created_at,"
-            " message_id, batch_max_events, batch_max_wait_ms) VALUES (?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
-        return len(rows)
+                yield project_id, sub[0], body, message_id, sub[1]
 
     def claim(self, now: int, lease_ms: int, planner: Planner, rotate: int = 0,
               most: int = 4000) -> list[list[Pending]]:
@@ -262,11 +295,15 @@ class OutboxStore:
             return self.claim(now, lease_ms, planner, rotate) if planner is not None else []
 
     def settle(self, done: Sequence[int], retries: Sequence[tuple[int, int, str]],
-               failed: Sequence[tuple[int, str]], released: Sequence[tuple[int, int]] = ()) -> None:
+               failed: Sequence[tuple[int, str]], released: Sequence[tuple[int, int]] = (),
+               batches: Sequence[tuple[int, int]] = ()) -> None:
         """Record posts' outcomes, by event: delivered, to retry at a time, given up, given back
         unposted (due again at a time, no attempt counted); one transaction, and an event
-        already settled otherwise is left as it is."""
+        already settled otherwise is left as it is.  ``batches`` (batch_id, event id): the
+        batch an event was posted in, kept so that the batch is retried whole (a batch the
+        claim took has it already; one the poster formed in memory gets it here)."""
         with transaction(self.db):
+            self.db.executemany("UPDATE outbox SET batch_id=? WHERE id=? AND state='PENDING'", batches)
             self.db.executemany("UPDATE outbox SET next_attempt_at=? WHERE id=? AND state='PENDING'",
                                 [(at, i) for i, at in released])
             self.db.executemany(

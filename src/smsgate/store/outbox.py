@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from smsgate.store.db import POSTGRESQL, ROWS_PER_INSERT, Db, transaction
 
@@ -174,12 +174,10 @@ class OutboxStore:
             values = [v for p, url, body, message_id, batching in chunk
                       for v in (p, url, body, now + lease_ms + (batching.max_wait_ms if batching else 0),
                                 "PENDING", now, message_id, *_batch_columns(batching))]
-            rows = self.db.execute(head + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(chunk)) + " RETURNING id",
-                                   values).fetchall()
-            # one statement's rows are numbered in the order of its VALUES, on both engines
-            ids = sorted(r[0] for r in rows)
+            rows = self.db.execute(head + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(chunk))
+                                   + " RETURNING id, message_id, url", values).fetchall()
             pending += [Pending(i, p, url, body, 0, now, batching)
-                        for i, (p, url, body, _m, batching) in zip(ids, chunk, strict=True)]
+                        for i, (p, url, body, _m, batching) in zip(_ids_in_order(rows, chunk), chunk, strict=True)]
         return pending
 
     def _subscribed(self, events: Iterable[tuple[str, str, bytes, str | None]],
@@ -322,3 +320,15 @@ class OutboxStore:
 
     def depth(self) -> int:
         return self.db.execute("SELECT count(*) FROM outbox WHERE state='PENDING'").fetchone()[0]
+
+
+def _ids_in_order(rows: list[tuple[Any, ...]], chunk: list[tuple[Any, ...]]) -> list[int]:
+    """The ids ``INSERT … RETURNING id, message_id, url`` gave, in the order of ``chunk``'s rows:
+    matched by (message_id, url), which is one row's when every event names its message (status
+    events: one per message and URL); else by id order, which is the VALUES order in practice
+    on both engines (neither promises the order RETURNING lists rows in)."""
+    by_key = {(message_id, url): i for i, message_id, url in rows}
+    keys = [(message_id, url) for _p, url, _b, message_id, _batching in chunk]
+    if len(by_key) == len(rows) == len(chunk) and None not in (k[0] for k in keys) and set(keys) == by_key.keys():
+        return [by_key[k] for k in keys]
+    return sorted(r[0] for r in rows)

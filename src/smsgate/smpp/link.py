@@ -87,7 +87,7 @@ class Link:
         self.closed = asyncio.Event()
         self._bind = bind
         self._on_deliver = on_deliver
-        self._answering: set[asyncio.Task[None]] = set()  # deliver_sm_resp waiting on a store
+        self._answering: set[asyncio.Future[object]] = set()  # handlers' tasks still storing
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
         # requests with the default timeout, in the order sent (so in deadline order): one
         # timer per link instead of one per request (see _expire)
@@ -348,13 +348,13 @@ class Link:
             status = self._on_deliver(pdu)
             if isinstance(status, int):
                 self._answer(response_to(pdu, status))
-            elif isinstance(status, asyncio.Future):  # answered once the handler has stored it
-                # (one future for every receipt of a flush: no task per receipt)
-                status.add_done_callback(lambda stored: self._answer_stored(pdu, stored))
-            else:  # any other awaitable: the same, through a task; reading goes on meanwhile
-                task = asyncio.create_task(self._answer_when_stored(pdu, status))
-                self._answering.add(task)
-                task.add_done_callback(self._answering.discard)
+            else:  # answered once the handler has stored it; reading goes on meanwhile (the
+                # dispatcher gives one future for every receipt of a flush: no task per receipt)
+                stored = asyncio.ensure_future(status)
+                if stored is not status:  # a coroutine, now a task: keep it until it is done
+                    self._answering.add(stored)
+                    stored.add_done_callback(self._answering.discard)
+                stored.add_done_callback(lambda done: self._answer_stored(pdu, done))
         elif pdu.command_id == CommandId.ENQUIRE_LINK:
             self._answer(response_to(pdu))
         elif pdu.command_id == CommandId.UNBIND:
@@ -364,14 +364,6 @@ class Link:
             self._answer(Pdu(CommandId.GENERIC_NACK, pdu.sequence, Status.ESME_RINVCMDID))
         if self._writer is not None and self._writer.transport.get_write_buffer_size():
             await self._drain()  # the SMSC does not read our answers: stop reading its PDUs
-
-    async def _answer_when_stored(self, pdu: Pdu, stored: Awaitable[object]) -> None:
-        try:
-            await stored
-            status = Status.ESME_ROK
-        except Exception:
-            status = ESME_RX_T_APPN
-        self._answer(response_to(pdu, status))
 
     def _answer_stored(self, pdu: Pdu, stored: asyncio.Future[object]) -> None:
         """ESME_ROK once the receipt is stored; a temporary error if storing failed, so the
